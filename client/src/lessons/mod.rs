@@ -1,0 +1,4 @@
+//! One file per lesson, in the order of the book. Each reads top to bottom.
+
+pub mod echo;
+pub mod lifecycle;

@@ -1,0 +1,69 @@
+//! `cargo client <lesson>`: parse the flags, run the lesson's client.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use client::lessons;
+use common::DEFAULT_ADDR;
+
+#[derive(Parser)]
+#[command(
+    name = "client",
+    about = "The client side of socket-steps: start the lesson's server in another terminal first.",
+    after_help = "Each lesson has a matching server: `cargo server echo` there, `cargo client echo` here."
+)]
+struct Cli {
+    #[command(subcommand)]
+    lesson: Lesson,
+}
+
+/// Where the server is.
+#[derive(clap::Args)]
+struct Connect {
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
+    addr: String,
+}
+
+#[derive(Subcommand)]
+enum Lesson {
+    /// 1. The socket life cycle, one call at a time: socket, connect, send, recv, close
+    Lifecycle {
+        #[command(flatten)]
+        connect: Connect,
+        /// The one line to send
+        #[arg(long, default_value = "hello, server")]
+        message: String,
+    },
+    /// 2. Send what you type to the echo server, print what comes back
+    Echo(Connect),
+    /// 3. The same client, for the threaded echo server
+    ThreadedEcho(Connect),
+}
+
+fn main() -> ExitCode {
+    common::logging::init();
+    match run(Cli::parse().lesson) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(lesson: Lesson) -> Result<(), String> {
+    let mut stdout = std::io::stdout();
+    match lesson {
+        Lesson::Lifecycle { connect, message } => {
+            let reply = lessons::lifecycle::run(&connect.addr, &message)?;
+            println!("{reply}");
+        }
+        Lesson::Echo(connect) => {
+            lessons::echo::run(&connect.addr, "echo", std::io::stdin(), &mut stdout)?;
+        }
+        Lesson::ThreadedEcho(connect) => {
+            lessons::echo::run(&connect.addr, "threaded-echo", std::io::stdin(), &mut stdout)?;
+        }
+    }
+    Ok(())
+}

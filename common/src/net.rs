@@ -1,0 +1,96 @@
+//! Binding and connecting, with errors that say what to do next.
+//!
+//! The raw `io::Error` behind a failed `bind` or `connect` reads "Address already in use (os
+//! error 98)": true, but it does not tell a learner which terminal to look at. Every lesson goes
+//! through these functions so each failure is one line naming the address and the next step.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// How long `connect` waits for an answer. Loopback answers in microseconds; a classroom
+/// network in milliseconds; a firewall that silently drops packets never answers at all.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Turns `HOST:PORT` into socket addresses (a name such as `localhost` may give several).
+pub fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!("cannot use address {addr:?}: {e} (expected HOST:PORT, for example 127.0.0.1:7878)")
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{addr:?} names no address: expected HOST:PORT, for example 127.0.0.1:7878"));
+    }
+    Ok(addrs)
+}
+
+/// `TcpListener::bind` (socket + bind + listen in one call) with a friendly error.
+pub fn bind(addr: &str) -> Result<TcpListener, String> {
+    let first = resolve(addr)?[0];
+    TcpListener::bind(first).map_err(|e| explain_bind_error(first, &e))
+}
+
+/// One line that says why `bind` failed and what to try instead.
+pub fn explain_bind_error(addr: SocketAddr, err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::AddrInUse => {
+            let mut next = addr;
+            next.set_port(addr.port().wrapping_add(1).max(1024));
+            format!("{addr} is already in use — is another server running? try --addr {next}")
+        }
+        io::ErrorKind::AddrNotAvailable => format!(
+            "{addr} is not an address of this machine: use 127.0.0.1 (this machine only) or 0.0.0.0 (every network)"
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "not allowed to bind {addr} (ports below 1024 need privileges): pick a port above 1024, for example --addr 127.0.0.1:7878"
+        ),
+        _ => format!("cannot bind {addr}: {err}"),
+    }
+}
+
+/// `TcpStream::connect` with a timeout and a friendly error. `lesson` names the server
+/// subcommand to suggest when nobody is listening.
+pub fn connect(addr: &str, lesson: &str) -> Result<TcpStream, String> {
+    let mut last = None;
+    for candidate in resolve(addr)? {
+        match TcpStream::connect_timeout(&candidate, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some((candidate, e)),
+        }
+    }
+    let (candidate, err) = last.expect("resolve returns at least one address");
+    Err(explain_connect_error(candidate, lesson, &err))
+}
+
+/// One line that says why `connect` failed and what to try instead.
+pub fn explain_connect_error(addr: SocketAddr, lesson: &str, err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            format!("no server at {addr}: start it in another terminal with `cargo server {lesson}`")
+        }
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
+            "no answer from {addr} within {} s: is the address right, and is a firewall in the way?",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+        _ => format!("cannot connect to {addr}: {err}"),
+    }
+}
+
+/// A read timeout is `WouldBlock` on Unix and `TimedOut` on Windows: match both, always.
+pub fn is_timeout(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// Says in words what a peer did when a read or write failed, for the one-line log message.
+pub fn describe(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::ConnectionReset => "the peer reset the connection (it quit without closing)".into(),
+        io::ErrorKind::ConnectionAborted => "the connection was aborted".into(),
+        io::ErrorKind::BrokenPipe => "the peer is gone (broken pipe)".into(),
+        io::ErrorKind::UnexpectedEof => "the peer closed the connection in the middle of a message".into(),
+        _ if is_timeout(err) => "the peer was silent for too long".into(),
+        _ => err.to_string(),
+    }
+}

@@ -1,0 +1,197 @@
+//! Ctrl-C, turned into a handle that every accept loop and every connection watches.
+//!
+//! Stopping a blocking server is harder than it looks. A thread blocked in `accept()` or in
+//! `read()` does not look at any flag: it sleeps in the kernel until a connection or some bytes
+//! arrive. And Ctrl-C does not run `Drop`; the process just dies unless someone catches the
+//! signal. So [`Shutdown`] does three things when it is triggered:
+//!
+//! 1. it sets a flag that loops check between blocking calls;
+//! 2. it *wakes* every listener it was told about by connecting to it, so the blocked
+//!    `accept()` returns, the loop sees the flag and stops;
+//! 3. it shuts down the read half of every connection it tracks, so a blocked `read()` returns
+//!    `0` ("end of stream"), the handler sees the flag, says goodbye to its client and returns.
+//!
+//! Should a handler be stuck in a `write` to a client that stopped reading, [`Shutdown::close_all`]
+//! shuts the tracked connections down completely; servers call it after a short grace period.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as Half, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A cloneable stop signal for one server. Every clone is the same signal.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Checked on every loop turn, so it is an atomic rather than a lock.
+    triggered: AtomicBool,
+    state: Mutex<State>,
+    /// Wakes threads that wait on the signal itself (see [`Shutdown::wait_timeout`]).
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    listeners: Vec<SocketAddr>,
+    connections: HashMap<u64, TcpStream>,
+    next_id: u64,
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Triggers this signal on Ctrl-C (SIGINT), and on SIGTERM where there is one. A process can
+    /// install this once; a second call returns an error.
+    pub fn trigger_on_ctrl_c(&self) -> Result<(), String> {
+        let shutdown = self.clone();
+        ctrlc::set_handler(move || {
+            log::info!("Ctrl-C: shutting down");
+            shutdown.trigger();
+        })
+        .map_err(|e| format!("cannot catch Ctrl-C: {e}"))
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.inner.triggered.load(Ordering::SeqCst)
+    }
+
+    /// Stops everything that watches this signal. Safe to call more than once, from any thread.
+    pub fn trigger(&self) {
+        let state = self.lock();
+        if self.inner.triggered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for stream in state.connections.values() {
+            // `read()` on this socket now returns 0 at once; writing still works, so the
+            // handler can still send its goodbye line.
+            let _ = stream.shutdown(Half::Read);
+        }
+        let listeners = state.listeners.clone();
+        drop(state);
+        self.inner.changed.notify_all();
+        for addr in listeners {
+            // The accept loop is asleep in `accept()`: knock on its door. The connection itself
+            // carries nothing; the loop sees the flag and stops.
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        }
+    }
+
+    /// Makes `trigger` wake `listener`'s blocked `accept()`.
+    pub fn wake_on_trigger(&self, listener: &TcpListener) -> io::Result<()> {
+        let mut addr = listener.local_addr()?;
+        // A listener on 0.0.0.0 ("every address") is reachable through loopback.
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        self.lock().listeners.push(addr);
+        Ok(())
+    }
+
+    /// Tracks a connection until the returned guard is dropped. If the signal has already
+    /// fired, the connection's read half is shut at once, so nobody starts waiting on it.
+    pub fn track(&self, stream: &TcpStream) -> io::Result<Tracked> {
+        let clone = stream.try_clone()?;
+        let mut state = self.lock();
+        if self.is_triggered() {
+            let _ = clone.shutdown(Half::Read);
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.connections.insert(id, clone);
+        Ok(Tracked { shutdown: self.clone(), id })
+    }
+
+    /// Shuts every tracked connection down in both directions: a handler blocked in `write` to
+    /// a client that stopped reading gets an error and returns.
+    pub fn close_all(&self) {
+        for stream in self.lock().connections.values() {
+            let _ = stream.shutdown(Half::Both);
+        }
+    }
+
+    /// Waits until the signal fires or `timeout` passes; true if it fired.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let state = self.lock();
+        let (_state, _) = self
+            .inner
+            .changed
+            .wait_timeout_while(state, timeout, |_| !self.is_triggered())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.is_triggered()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A handler that panicked while holding the lock leaves the map as it was: keep going.
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A connection that [`Shutdown`] watches; dropping this stops the watching.
+pub struct Tracked {
+    shutdown: Shutdown,
+    id: u64,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.shutdown.lock().connections.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn trigger_wakes_a_blocked_accept() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let shutdown = Shutdown::new();
+        shutdown.wake_on_trigger(&listener).unwrap();
+        let watcher = shutdown.clone();
+        let accepter = std::thread::spawn(move || {
+            let _ = listener.accept();
+            watcher.is_triggered()
+        });
+        shutdown.trigger();
+        assert!(accepter.join().unwrap(), "accept returned before the flag was set");
+    }
+
+    #[test]
+    fn trigger_ends_a_blocked_read_and_later_tracking_is_shut_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        let shutdown = Shutdown::new();
+        let _tracked = shutdown.track(&conn).unwrap();
+        let reader = std::thread::spawn(move || conn.read(&mut [0u8; 16]).unwrap());
+        shutdown.trigger();
+        assert_eq!(reader.join().unwrap(), 0);
+
+        let _late_client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut late, _) = listener.accept().unwrap();
+        let _late_tracked = shutdown.track(&late).unwrap();
+        assert_eq!(late.read(&mut [0u8; 16]).unwrap(), 0);
+    }
+
+    #[test]
+    fn wait_timeout_reports_the_trigger() {
+        let shutdown = Shutdown::new();
+        assert!(!shutdown.wait_timeout(Duration::from_millis(1)));
+        let other = shutdown.clone();
+        let waiter = std::thread::spawn(move || other.wait_timeout(Duration::from_secs(30)));
+        shutdown.trigger();
+        assert!(waiter.join().unwrap());
+    }
+}

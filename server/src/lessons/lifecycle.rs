@@ -1,0 +1,129 @@
+//! Lesson 1, server side: the life of a socket, one system call at a time.
+//!
+//! A server makes the same calls in the same order in every language:
+//!
+//! ```text
+//! socket()  -> a new, unconnected TCP socket
+//! bind()    -> give it an address: 127.0.0.1:7878
+//! listen()  -> turn it into a *listening* socket with a queue of pending connections
+//! accept()  -> wait for a client; returns a NEW socket for that one client
+//! recv()    -> read bytes the client sent      (0 bytes = the client closed its side)
+//! send()    -> write bytes back
+//! close()   -> done with this client; the listening socket keeps listening
+//! ```
+//!
+//! `std::net::TcpListener::bind` does the first three in one call. Here they are separate,
+//! through the `socket2` crate, so each step prints as it happens.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use common::Shutdown;
+use log::info;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// How many finished handshakes the kernel may queue while we are not in `accept()`.
+/// (std's `TcpListener::bind` uses 128 too.)
+pub const BACKLOG: i32 = 128;
+
+/// The longest message this lesson reads: enough for a greeting, small enough to be safe.
+pub const MAX_MESSAGE: usize = 4096;
+
+/// socket() → bind() → listen(): a listening socket, one call at a time.
+pub fn open(addr: SocketAddr) -> Result<TcpListener, String> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| format!("socket() failed: {e}"))?;
+    info!("socket() -> a new TCP socket, not yet bound to any address");
+
+    // Without SO_REUSEADDR, restarting the server within a minute or two of stopping it fails:
+    // the old connections linger in TIME_WAIT and still "use" the port. std sets this for you
+    // on Unix. On Windows the same flag means something dangerous (two live servers could
+    // share the port), so there we leave it off, as std does.
+    if cfg!(unix) {
+        socket.set_reuse_address(true).map_err(|e| format!("setsockopt(SO_REUSEADDR) failed: {e}"))?;
+        info!("setsockopt(SO_REUSEADDR) -> a restarted server may reuse the port at once");
+    }
+
+    socket.bind(&addr.into()).map_err(|e| common::net::explain_bind_error(addr, &e))?;
+    info!("bind({addr}) -> the socket now owns this address");
+
+    socket.listen(BACKLOG).map_err(|e| format!("listen() failed: {e}"))?;
+    info!("listen(backlog = {BACKLOG}) -> the kernel now completes handshakes for us and queues them");
+
+    // From here on std's type wraps the very same socket.
+    Ok(socket.into())
+}
+
+/// accept() clients one after another until `shutdown` fires.
+pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
+    shutdown.wake_on_trigger(&listener)?;
+    let local = listener.local_addr()?;
+    info!("listening on {local}: start the client in another terminal with `cargo client lifecycle`");
+    loop {
+        info!("accept() -> waiting for a client...");
+        let (stream, peer) = match listener.accept() {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Not fatal: the client may have given up before we got to it.
+                log::warn!("accept() failed: {e}");
+                continue;
+            }
+        };
+        if shutdown.is_triggered() {
+            break;
+        }
+        info!("accept() -> a NEW socket for {peer}; the listening socket stays on {local}");
+        if let Err(e) = serve(stream, peer, shutdown) {
+            log::warn!("{peer}: {}", common::net::describe(&e));
+        }
+        if shutdown.is_triggered() {
+            break;
+        }
+    }
+    info!("close() the listening socket: new clients are now refused");
+    Ok(())
+}
+
+/// recv() one line, send() it back, wait for the client to close, close().
+fn serve(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
+    let _tracked = shutdown.track(&stream)?;
+    let mut message = Vec::new();
+    let mut buf = [0u8; 1024];
+
+    // One recv() is not one message: keep reading until the newline that ends it.
+    while !message.contains(&b'\n') {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            if !shutdown.is_triggered() {
+                info!("recv() -> 0 bytes: {peer} closed before finishing its message");
+            }
+            return goodbye(stream, peer, shutdown);
+        }
+        info!("recv() -> {n} bytes from {peer}");
+        message.extend_from_slice(&buf[..n]);
+        if message.len() > MAX_MESSAGE {
+            log::warn!("{peer} sent more than {MAX_MESSAGE} bytes without a newline: closing");
+            return Ok(());
+        }
+    }
+
+    stream.write_all(&message)?;
+    info!("send() -> {} bytes back to {peer}", message.len());
+
+    // The client speaks first and closes first: wait for its FIN.
+    let n = stream.read(&mut buf)?;
+    if n == 0 && !shutdown.is_triggered() {
+        info!("recv() -> 0 bytes: {peer} closed its side");
+    }
+    goodbye(stream, peer, shutdown)
+}
+
+fn goodbye(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
+    if shutdown.is_triggered() {
+        stream.write_all(format!("{}\n", common::GOODBYE).as_bytes())?;
+        info!("send() -> told {peer} the server is shutting down");
+    }
+    drop(stream);
+    info!("close() -> the socket for {peer} is gone");
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! One file per lesson, in the order of the book. Each reads top to bottom.
+
+pub mod echo;
+pub mod lifecycle;
+pub mod threaded_echo;

@@ -1,0 +1,6 @@
+//! The server side of every lesson. `main.rs` only parses flags and binds; each lesson's `run`
+//! takes an already bound listener and a [`common::Shutdown`], so tests drive the real servers
+//! in-process on `127.0.0.1:0`.
+
+pub mod lessons;
+pub mod workers;

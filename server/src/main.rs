@@ -1,0 +1,69 @@
+//! `cargo server <lesson>`: parse the flags, bind, run the lesson until Ctrl-C.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use common::{Shutdown, DEFAULT_ADDR};
+use server::lessons;
+
+#[derive(Parser)]
+#[command(
+    name = "server",
+    about = "The server side of socket-steps: run one lesson, then start its client in another terminal.",
+    after_help = "Each lesson has a matching client: `cargo server echo` here, `cargo client echo` there."
+)]
+struct Cli {
+    #[command(subcommand)]
+    lesson: Lesson,
+}
+
+/// Where to listen. 127.0.0.1 is this machine only; 0.0.0.0:PORT opens the server to the network.
+#[derive(clap::Args)]
+struct Bind {
+    #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
+    addr: String,
+}
+
+#[derive(Subcommand)]
+enum Lesson {
+    /// 1. The socket life cycle, one call at a time: socket, bind, listen, accept, recv, send, close
+    Lifecycle(Bind),
+    /// 2. An echo server that serves one client at a time (and why the second one waits)
+    Echo(Bind),
+    /// 3. The echo server with a thread per connection, and a cap on connections
+    ThreadedEcho {
+        #[command(flatten)]
+        bind: Bind,
+        /// Clients served at once; the next one is told the server is busy
+        #[arg(long, default_value_t = lessons::threaded_echo::MAX_CONNECTIONS)]
+        max_connections: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    common::logging::init();
+    match run(Cli::parse().lesson) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(lesson: Lesson) -> Result<(), String> {
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_ctrl_c()?;
+    match lesson {
+        Lesson::Lifecycle(bind) => {
+            let addr = common::net::resolve(&bind.addr)?[0];
+            let listener = lessons::lifecycle::open(addr)?;
+            lessons::lifecycle::run(listener, &shutdown)
+        }
+        Lesson::Echo(bind) => lessons::echo::run(common::net::bind(&bind.addr)?, &shutdown),
+        Lesson::ThreadedEcho { bind, max_connections } => {
+            lessons::threaded_echo::run(common::net::bind(&bind.addr)?, &shutdown, max_connections)
+        }
+    }
+    .map_err(|e| format!("the server failed: {e}"))
+}
