@@ -77,11 +77,7 @@ impl Shutdown {
         let listeners = state.listeners.clone();
         drop(state);
         self.inner.changed.notify_all();
-        for addr in listeners {
-            // The accept loop is asleep in `accept()`: knock on its door. The connection itself
-            // carries nothing; the loop sees the flag and stops.
-            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
-        }
+        listeners.into_iter().for_each(knock);
     }
 
     /// Makes `trigger` wake `listener`'s blocked `accept()`.
@@ -94,7 +90,13 @@ impl Shutdown {
                 IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
             });
         }
-        self.lock().listeners.push(addr);
+        let mut state = self.lock();
+        state.listeners.push(addr);
+        if self.is_triggered() {
+            // Too late to be woken: knock now, so the coming `accept()` returns at once.
+            drop(state);
+            knock(addr);
+        }
         Ok(())
     }
 
@@ -135,6 +137,12 @@ impl Shutdown {
         // A handler that panicked while holding the lock leaves the map as it was: keep going.
         self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Wakes an accept loop asleep in `accept()` by connecting to it. The connection carries
+/// nothing; the loop sees the flag and stops.
+fn knock(addr: SocketAddr) {
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
 
 /// A connection that [`Shutdown`] watches; dropping this stops the watching.

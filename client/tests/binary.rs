@@ -1,0 +1,58 @@
+//! The client binary as a user runs it, against a real server started in-process.
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+
+use server::lessons::{echo, lifecycle};
+
+fn client(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client binary");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn piped_input_is_echoed_and_the_client_exits_cleanly() {
+    let server = support::start(echo::run);
+    let out = client(&["echo", "--addr", &server.addr.to_string()], "hello\n안녕\n".as_bytes());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "hello\n안녕\n");
+    let log = String::from_utf8(out.stderr).unwrap();
+    assert!(log.contains(&format!("connected to {}", server.addr)), "{log}");
+    assert!(log.contains("end of input after 13 bytes: shutdown(Write)"), "{log}");
+}
+
+#[test]
+fn lifecycle_client_prints_the_reply_and_each_call() {
+    let listener = lifecycle::open("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = support::start_on(listener, lifecycle::run);
+    let out = client(&["lifecycle", "--addr", &server.addr.to_string(), "--message", "hi there"], b"");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "hi there\n");
+    let log = String::from_utf8(out.stderr).unwrap();
+    let steps = ["socket() ->", "connect(", "send() -> 9 bytes", "recv() -> 9 bytes", "close() ->"];
+    let mut at = 0;
+    for step in steps {
+        at += log[at..].find(step).unwrap_or_else(|| panic!("{step:?} missing or out of order in:\n{log}"));
+    }
+}
+
+#[test]
+fn no_server_is_one_line_naming_the_server_command() {
+    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = client(&["echo", "--addr", &addr.to_string()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("error: no server at {addr}: start it in another terminal with `cargo server echo`\n")
+    );
+}

@@ -1,0 +1,104 @@
+//! Runs a lesson's server in-process on 127.0.0.1:0 and stops it when the test is done.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use common::Shutdown;
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shutdown: Shutdown,
+    done: Option<mpsc::Receiver<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// Triggers the shutdown and waits (bounded) for the server's `run` to return.
+    pub fn stop_within(&mut self, limit: Duration) -> std::io::Result<()> {
+        self.shutdown.trigger();
+        let done = self.done.take().expect("stopped twice");
+        done.recv_timeout(limit).unwrap_or_else(|_| panic!("server did not stop within {limit:?}"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.done.is_some() && !thread::panicking() {
+            self.stop_within(DEADLINE).expect("server returned an error");
+        } else {
+            self.shutdown.trigger();
+        }
+    }
+}
+
+/// Starts `run(listener, shutdown)` on a thread with a listener bound to an ephemeral port.
+pub fn start(run: impl FnOnce(TcpListener, &Shutdown) -> std::io::Result<()> + Send + 'static) -> Running {
+    start_on(TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"), run)
+}
+
+pub fn start_on(
+    listener: TcpListener,
+    run: impl FnOnce(TcpListener, &Shutdown) -> std::io::Result<()> + Send + 'static,
+) -> Running {
+    let addr = listener.local_addr().unwrap();
+    let shutdown = Shutdown::new();
+    let (tx, rx) = mpsc::channel();
+    let server_shutdown = shutdown.clone();
+    thread::spawn(move || {
+        let _ = tx.send(run(listener, &server_shutdown));
+    });
+    Running { addr, shutdown, done: Some(rx) }
+}
+
+/// A raw client, like `nc`: every read has a deadline so a test can never hang.
+pub struct Raw {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        Raw { reader: BufReader::new(stream.try_clone().unwrap()), stream }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        self.stream.write_all(text.as_bytes()).expect("send");
+    }
+
+    /// The next line (without `\n`); panics after the deadline.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("read a line before the deadline");
+        assert!(line.ends_with('\n'), "connection closed before a whole line; got {line:?}");
+        line.pop();
+        line
+    }
+
+    /// True when the peer closes the connection (read returns 0 or is reset) before the deadline.
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+
+    /// True when nothing arrives within `wait`: the server is not serving us (yet).
+    pub fn silent_for(&mut self, wait: Duration) -> bool {
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let silent = match self.reader.fill_buf() {
+            Ok(_) => false, // bytes arrived, or the server closed
+            Err(e) => common::net::is_timeout(&e),
+        };
+        self.stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        silent
+    }
+}

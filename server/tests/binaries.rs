@@ -1,0 +1,183 @@
+//! The server binary as a user runs it: a real process, a real (ephemeral) port, Ctrl-C as
+//! SIGINT, and the words it prints.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn server() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    command.env_remove("RUST_LOG").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+}
+
+/// A running server process and the log lines it prints, as they come.
+struct Process {
+    child: Child,
+    log: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Process {
+    fn spawn(args: &[&str]) -> Process {
+        let mut child = server().args(args).spawn().expect("start the server binary");
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, log) = mpsc::channel();
+        thread::spawn(move || stderr.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+        Process { child, log, seen: Vec::new() }
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no log line with {needle:?}; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// The address from the "listening on ADDR" line.
+    fn listening_addr(&mut self) -> SocketAddr {
+        let line = self.wait_for("listening on ");
+        let rest = &line[line.find("listening on ").unwrap() + "listening on ".len()..];
+        let addr: String = rest.chars().take_while(|c| !matches!(c, ',' | ' ')).collect();
+        addr.trim_end_matches(':').parse().unwrap_or_else(|_| panic!("no address in {line:?}"))
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -INT failed");
+    }
+
+    /// Waits (bounded) for the process to exit.
+    fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        panic!("the server did not exit within {limit:?}; log: {:#?}", self.seen);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn connect(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>) {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let reader = BufReader::new(stream.try_clone().unwrap());
+    (stream, reader)
+}
+
+fn read_line(reader: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line
+}
+
+#[test]
+fn help_lists_the_lessons_in_order() {
+    let out = server().arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let positions: Vec<usize> =
+        ["1. The socket life cycle", "2. An echo server", "3. The echo server with a thread"]
+            .iter()
+            .map(|needle| help.find(needle).unwrap_or_else(|| panic!("{needle:?} missing from:\n{help}")))
+            .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "lessons out of order:\n{help}");
+}
+
+#[test]
+fn port_in_use_is_one_clear_line() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    for lesson in ["lifecycle", "echo", "threaded-echo"] {
+        let out = server().args([lesson, "--addr", &addr.to_string()]).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!(
+                "error: {addr} is already in use — is another server running? try --addr"
+            )),
+            "{lesson}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn lifecycle_log_reads_like_the_textbook_diagram() {
+    let mut server = Process::spawn(&["lifecycle", "--addr", "127.0.0.1:0"]);
+    for step in ["socket() ->", "bind(127.0.0.1:", "listen(backlog = 128)"] {
+        server.wait_for(step);
+    }
+    let addr = server.listening_addr();
+    let (mut stream, mut reader) = connect(addr);
+    stream.write_all(b"hello\n").unwrap();
+    assert_eq!(read_line(&mut reader), "hello\n");
+    drop((stream, reader));
+    for step in [
+        "accept() -> a NEW socket for 127.0.0.1:",
+        "recv() -> 6 bytes",
+        "send() -> 6 bytes back",
+        "recv() -> 0 bytes",
+    ] {
+        server.wait_for(step);
+    }
+    server.wait_for("close() -> the socket for");
+    server.interrupt();
+    assert!(server.exit_within(Duration::from_secs(2)).success());
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_each_server_blocked_in_accept_with_exit_code_0() {
+    for lesson in ["lifecycle", "echo", "threaded-echo"] {
+        let mut server = Process::spawn(&[lesson, "--addr", "127.0.0.1:0"]);
+        server.listening_addr();
+        server.interrupt();
+        let status = server.exit_within(Duration::from_secs(1));
+        assert!(status.success(), "{lesson} exited with {status}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_tells_connected_clients_goodbye() {
+    let mut server = Process::spawn(&["threaded-echo", "--addr", "127.0.0.1:0"]);
+    let addr = server.listening_addr();
+    let mut clients: Vec<_> = (0..2).map(|_| connect(addr)).collect();
+    for (stream, reader) in &mut clients {
+        stream.write_all(b"ping\n").unwrap();
+        assert_eq!(read_line(reader), "ping\n");
+    }
+    server.interrupt();
+    for (_, reader) in &mut clients {
+        assert_eq!(read_line(reader), format!("{}\n", common::GOODBYE));
+        assert_eq!(read_line(reader), "", "the connection should close after the goodbye");
+    }
+    assert!(server.exit_within(Duration::from_secs(1)).success());
+    server.wait_for("threaded echo server stopped");
+}
