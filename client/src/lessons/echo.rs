@@ -42,7 +42,7 @@ pub fn run(
     let stream = common::net::connect(addr, lesson)?;
     let (local, peer) = (stream.local_addr(), stream.peer_addr());
     let (local, peer) = (local.map_err(|e| e.to_string())?, peer.map_err(|e| e.to_string())?);
-    info!("connected to {peer} from {local}; type a line and press Enter (Ctrl-D / Ctrl-Z ends)");
+    info!("connected to {peer} from {local}; type lines, end with Ctrl-D (Windows: Ctrl-Z, Enter)");
 
     let write_half = stream.try_clone().map_err(|e| format!("cannot clone the socket: {e}"))?;
     let done_sending = Arc::new(AtomicBool::new(false));
