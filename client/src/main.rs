@@ -38,6 +38,17 @@ enum Lesson {
     Echo(Connect),
     /// 3. The same client, for the threaded echo server
     ThreadedEcho(Connect),
+    /// 4. Chat over plain TCP: type to talk, /help lists the commands
+    Chat {
+        #[command(flatten)]
+        connect: Connect,
+        /// Your nickname (otherwise the server gives you a guest name; /nick changes it)
+        #[arg(long)]
+        nick: Option<String>,
+        /// The room to join (otherwise the lobby; /join changes it)
+        #[arg(long)]
+        room: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +74,25 @@ fn run(lesson: Lesson) -> Result<(), String> {
         }
         Lesson::ThreadedEcho(connect) => {
             lessons::echo::run(&connect.addr, "threaded-echo", std::io::stdin(), &mut stdout)?;
+        }
+        Lesson::Chat { connect, nick, room } => {
+            let chat = lessons::chat::Chat::connect(&connect.addr)?;
+            let sender = chat.sender();
+            let presses = std::sync::atomic::AtomicUsize::new(0);
+            ctrlc::set_handler(move || {
+                // The first Ctrl-C leaves politely; a second one does not wait for the server.
+                if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                    std::process::exit(130);
+                }
+                sender.quit();
+            })
+            .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
+            chat.run(
+                nick.as_deref(),
+                room.as_deref(),
+                std::io::BufReader::new(std::io::stdin()),
+                &mut stdout,
+            )?;
         }
     }
     Ok(())

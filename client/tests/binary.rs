@@ -6,7 +6,8 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 
-use server::lessons::{echo, lifecycle};
+use server::hub::{Hub, Limits};
+use server::lessons::{chat, echo, lifecycle};
 
 fn client(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
@@ -55,4 +56,16 @@ fn no_server_is_one_line_naming_the_server_command() {
         String::from_utf8(out.stderr).unwrap(),
         format!("error: no server at {addr}: start it in another terminal with `cargo server echo`\n")
     );
+}
+
+#[test]
+fn chat_client_with_piped_input_says_its_lines_and_leaves() {
+    let hub = std::sync::Arc::new(Hub::new(Limits::default()));
+    let server = support::start(move |listener, shutdown| chat::run(listener, shutdown, hub));
+    let args = ["chat", "--addr", &server.addr.to_string(), "--nick", "pipe", "--room", "class"];
+    let out = client(&args, "hello, class\n".as_bytes());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.ends_with("* you are now pipe in class\n[you] hello, class\n* bye\n"), "{shown}");
+    assert!(String::from_utf8(out.stderr).unwrap().ends_with("left the chat\n"));
 }

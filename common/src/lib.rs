@@ -6,11 +6,13 @@
 //! - [`shutdown`]: Ctrl-C turned into a handle that every accept loop and connection watches;
 //! - [`logging`]: the log format a learner reads in each terminal;
 //! - [`line`]: newline framing with a length limit and UTF-8 checks;
-//! - [`net`]: binding and connecting with errors that say what to do next.
+//! - [`net`]: binding and connecting with errors that say what to do next;
+//! - [`protocol`]: the chat's commands, server lines and naming rules.
 
 pub mod line;
 pub mod logging;
 pub mod net;
+pub mod protocol;
 pub mod shutdown;
 
 pub use shutdown::Shutdown;

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use common::{Shutdown, DEFAULT_ADDR};
+use server::hub::{Hub, Limits};
 use server::lessons;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,8 @@ enum Lesson {
         #[arg(long, default_value_t = lessons::threaded_echo::MAX_CONNECTIONS)]
         max_connections: usize,
     },
+    /// 4. A chat over plain TCP: nicknames, rooms, broadcast, a reader and a writer per client
+    Chat(Bind),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,10 @@ fn run(lesson: Lesson) -> Result<(), String> {
         Lesson::Echo(bind) => lessons::echo::run(common::net::bind(&bind.addr)?, &shutdown),
         Lesson::ThreadedEcho { bind, max_connections } => {
             lessons::threaded_echo::run(common::net::bind(&bind.addr)?, &shutdown, max_connections)
+        }
+        Lesson::Chat(bind) => {
+            let hub = Arc::new(Hub::new(Limits::default()));
+            lessons::chat::run(common::net::bind(&bind.addr)?, &shutdown, hub)
         }
     }
     .map_err(|e| format!("the server failed: {e}"))

@@ -100,11 +100,15 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> String {
 fn help_lists_the_lessons_in_order() {
     let out = server().arg("--help").output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    let positions: Vec<usize> =
-        ["1. The socket life cycle", "2. An echo server", "3. The echo server with a thread"]
-            .iter()
-            .map(|needle| help.find(needle).unwrap_or_else(|| panic!("{needle:?} missing from:\n{help}")))
-            .collect();
+    let positions: Vec<usize> = [
+        "1. The socket life cycle",
+        "2. An echo server",
+        "3. The echo server with a thread",
+        "4. A chat over plain TCP",
+    ]
+    .iter()
+    .map(|needle| help.find(needle).unwrap_or_else(|| panic!("{needle:?} missing from:\n{help}")))
+    .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "lessons out of order:\n{help}");
 }
 
@@ -112,7 +116,7 @@ fn help_lists_the_lessons_in_order() {
 fn port_in_use_is_one_clear_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    for lesson in ["lifecycle", "echo", "threaded-echo"] {
+    for lesson in ["lifecycle", "echo", "threaded-echo", "chat"] {
         let out = server().args([lesson, "--addr", &addr.to_string()]).output().unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -154,7 +158,7 @@ fn lifecycle_log_reads_like_the_textbook_diagram() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_each_server_blocked_in_accept_with_exit_code_0() {
-    for lesson in ["lifecycle", "echo", "threaded-echo"] {
+    for lesson in ["lifecycle", "echo", "threaded-echo", "chat"] {
         let mut server = Process::spawn(&[lesson, "--addr", "127.0.0.1:0"]);
         server.listening_addr();
         server.interrupt();
@@ -180,4 +184,24 @@ fn ctrl_c_tells_connected_clients_goodbye() {
     }
     assert!(server.exit_within(Duration::from_secs(1)).success());
     server.wait_for("threaded echo server stopped");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_on_the_chat_server_says_goodbye_to_an_nc_style_client() {
+    let mut server = Process::spawn(&["chat", "--addr", "127.0.0.1:0"]);
+    let addr = server.listening_addr();
+    let (mut stream, mut reader) = connect(addr);
+    assert_eq!(read_line(&mut reader), "* welcome to the socket-steps chat! /help lists the commands\n");
+    stream.write_all(b"/nick nc-user\n").unwrap();
+    server.wait_for("guest-1 is now nc-user");
+    server.interrupt();
+    let mut rest = String::new();
+    while !rest.ends_with(&format!("{}\n", common::GOODBYE)) {
+        let line = read_line(&mut reader);
+        assert!(!line.is_empty(), "closed without a goodbye after {rest:?}");
+        rest.push_str(&line);
+    }
+    assert_eq!(read_line(&mut reader), "");
+    assert!(server.exit_within(Duration::from_secs(1)).success());
 }

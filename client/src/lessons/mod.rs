@@ -1,4 +1,5 @@
 //! One file per lesson, in the order of the book. Each reads top to bottom.
 
+pub mod chat;
 pub mod echo;
 pub mod lifecycle;

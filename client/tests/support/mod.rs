@@ -57,6 +57,7 @@ pub fn start_on(
 }
 
 /// A raw client, like `nc`: every read has a deadline so a test can never hang.
+#[derive(Debug)]
 pub struct Raw {
     pub reader: BufReader<TcpStream>,
     pub stream: TcpStream,

@@ -1,5 +1,6 @@
 //! One file per lesson, in the order of the book. Each reads top to bottom.
 
+pub mod chat;
 pub mod echo;
 pub mod lifecycle;
 pub mod threaded_echo;

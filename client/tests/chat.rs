@@ -1,0 +1,337 @@
+//! Lesson 4 end to end: the TCP chat server in-process on 127.0.0.1:0, driven by raw sockets
+//! (what `nc` does) and by the real chat client.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{self, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use client::lessons::chat::{Chat, Sender};
+use server::hub::{Hub, Limits};
+use server::lessons::chat;
+use support::{start, Raw, Running};
+
+fn chat_server(limits: Limits) -> Running {
+    let hub = Arc::new(Hub::new(limits));
+    start(move |listener, shutdown| chat::run(listener, shutdown, hub))
+}
+
+/// Reads lines until one equals `wanted`; returns the lines before it. Bounded: at most `max`
+/// lines, each within the support deadline.
+fn until(client: &mut Raw, wanted: &str, max: usize) -> Vec<String> {
+    let mut before = Vec::new();
+    for _ in 0..max {
+        let line = client.line();
+        if line == wanted {
+            return before;
+        }
+        before.push(line);
+    }
+    panic!("{wanted:?} did not arrive within {max} lines; got {before:#?}");
+}
+
+/// A raw member called `nick`, in the lobby, with everything up to its rename read.
+fn member(addr: SocketAddr, nick: &str) -> Raw {
+    let mut client = Raw::connect(addr);
+    until(&mut client, "* welcome to the socket-steps chat! /help lists the commands", 1);
+    client.send(&format!("/nick {nick}\n"));
+    until(&mut client, &format!("* you are now {nick} in lobby"), 100);
+    client
+}
+
+/// Reads everything already sent to `client` (a `/who` reply comes after it); returns it.
+fn drain(client: &mut Raw) -> Vec<String> {
+    client.send("/who\n");
+    let mut before = Vec::new();
+    for _ in 0..1000 {
+        let line = client.line();
+        if line.starts_with("* in ") {
+            return before;
+        }
+        before.push(line);
+    }
+    panic!("no /who reply; got {before:#?}");
+}
+
+/// Members with these nicknames, in the lobby, each with everything so far read.
+fn members(addr: SocketAddr, nicks: &[&str]) -> Vec<Raw> {
+    let mut all: Vec<Raw> = nicks.iter().map(|nick| member(addr, nick)).collect();
+    all.iter_mut().for_each(|client| _ = drain(client));
+    all
+}
+
+#[test]
+fn twenty_clients_times_fifty_messages_arrive_exactly_once_and_in_order() {
+    const CLIENTS: usize = 20;
+    const MESSAGES: usize = 50;
+    let server = chat_server(Limits::default());
+    let nicks: Vec<String> = (0..CLIENTS).map(|i| format!("c{i}")).collect();
+    // Everybody is in the room before anybody speaks: "every live member" is all twenty.
+    let everyone = members(server.addr, &nicks.iter().map(String::as_str).collect::<Vec<_>>());
+    let handles: Vec<_> = everyone
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut client)| {
+            thread::spawn(move || {
+                // Like a person, send the next message after seeing the last one arrive: the
+                // server's order is the room's order.
+                let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
+                let record = |line: String, seen: &mut HashMap<String, Vec<usize>>| {
+                    if let Some((nick, text)) = line.split_once(": ") {
+                        let n = text.strip_prefix("message ").unwrap().parse().unwrap();
+                        seen.entry(nick.to_string()).or_default().push(n);
+                    }
+                };
+                for m in 0..MESSAGES {
+                    client.send(&format!("message {m}\n"));
+                    let mine = format!("c{i}: message {m}");
+                    loop {
+                        let line = client.line();
+                        let done = line == mine;
+                        record(line, &mut seen);
+                        if done {
+                            break;
+                        }
+                    }
+                }
+                while seen.values().map(Vec::len).sum::<usize>() < CLIENTS * MESSAGES {
+                    record(client.line(), &mut seen);
+                }
+                seen
+            })
+        })
+        .collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let seen = handle.join().unwrap();
+        assert_eq!(seen.len(), CLIENTS, "c{i} heard from {} senders", seen.len());
+        for (sender, numbers) in seen {
+            assert_eq!(numbers, (0..MESSAGES).collect::<Vec<_>>(), "c{i} got {sender}'s messages wrong");
+        }
+    }
+}
+
+#[test]
+fn korean_written_one_byte_per_write_arrives_whole() {
+    let server = chat_server(Limits::default());
+    let [alice, mut bob] = members(server.addr, &["alice", "bob"]).try_into().unwrap();
+    alice.stream.set_nodelay(true).unwrap();
+    for byte in "안녕하세요, 세계!\n".bytes() {
+        (&alice.stream).write_all(&[byte]).unwrap();
+        (&alice.stream).flush().unwrap();
+    }
+    until(&mut bob, "alice: 안녕하세요, 세계!", 10);
+}
+
+#[test]
+fn invalid_utf8_and_overlong_lines_are_refused_and_the_connection_stays_usable() {
+    let server = chat_server(Limits::default());
+    let [mut alice, mut bob] = members(server.addr, &["alice", "bob"]).try_into().unwrap();
+    (&alice.stream).write_all(b"caf\xe9 in latin-1\n").unwrap();
+    until(&mut alice, "! that line was not valid UTF-8: not sent (is your terminal set to UTF-8?)", 10);
+    alice.send(&format!("{}\n", "x".repeat(common::protocol::MAX_LINE_BYTES + 1)));
+    until(&mut alice, "! line longer than 2048 bytes: not sent", 10);
+    let longest = "y".repeat(common::protocol::MAX_LINE_BYTES - "\r".len());
+    alice.send(&format!("{longest}\r\nstill here\n"));
+    // bob saw neither refused line: the next thing alice said is the next thing he hears.
+    assert_eq!(bob.line(), format!("alice: {longest}"));
+    assert_eq!(bob.line(), "alice: still here");
+}
+
+#[test]
+fn nickname_rules_are_enforced() {
+    let server = chat_server(Limits::default());
+    let [mut alice, mut other] = members(server.addr, &["alice", "김철수"]).try_into().unwrap();
+    other.send("/nick ALICE\n");
+    assert_eq!(other.line(), "! the nickname ALICE is taken; pick another");
+    for (command, error) in [
+        ("/nick has space", "! a nickname may hold letters, digits, '-', '_' and '.', not ' '"),
+        ("/nick \x1b[31mred", "! a nickname may hold letters, digits, '-', '_' and '.', not '\\u{1b}'"),
+        ("/nick a:b", "! a nickname may hold letters, digits, '-', '_' and '.', not ':'"),
+        ("/nick 김철수", "! the nickname 김철수 is taken; pick another"),
+    ] {
+        alice.send(&format!("{command}\n"));
+        assert_eq!(alice.line(), error, "after {command:?}");
+    }
+    let long = "n".repeat(common::protocol::MAX_NICK_CHARS + 1);
+    alice.send(&format!("/nick {long}\n"));
+    assert_eq!(alice.line(), "! a nickname has 1 to 24 characters, not 25");
+    other.send("/nick 철수\n");
+    until(&mut alice, "* 김철수 is now known as 철수", 5);
+    alice.send("/nick 김철수\n"); // free again
+    until(&mut alice, "* you are now 김철수 in lobby", 5);
+}
+
+#[test]
+fn rooms_keep_their_messages_apart_and_their_number_is_capped() {
+    let server = chat_server(Limits { max_rooms: 2, ..Limits::default() });
+    let [mut alice, mut bob] = members(server.addr, &["alice", "bob"]).try_into().unwrap();
+    alice.send("/join games\n");
+    assert_eq!(until(&mut alice, "* you are now alice in games", 5), ["* alice has entered games"]);
+    until(&mut bob, "* alice has left lobby", 5);
+    bob.send("/join music\n");
+    assert_eq!(bob.line(), "! there are 2 rooms already, the most this server keeps; /rooms lists them");
+    bob.send("/rooms\n");
+    assert_eq!(bob.line(), "* rooms: games (1), lobby (1)");
+    bob.send("only the lobby hears this\n");
+    assert_eq!(bob.line(), "bob: only the lobby hears this");
+    alice.send("/who\n");
+    assert_eq!(alice.line(), "* in games: alice");
+    alice.send("/leave\n");
+    until(&mut alice, "* you are now alice in lobby", 5);
+    // games was empty and is gone: there is room for music now.
+    bob.send("/join music\n");
+    until(&mut bob, "* you are now bob in music", 5);
+    bob.send("/leave\n/leave\n");
+    until(&mut bob, "* you are now bob in lobby", 5);
+    assert_eq!(bob.line(), "! you are in the lobby already; /quit leaves the chat");
+    bob.send("/dance\n");
+    assert_eq!(bob.line(), "! unknown command /dance; /help lists the commands");
+}
+
+#[test]
+fn the_member_over_the_cap_is_refused_with_a_clear_line() {
+    let server = chat_server(Limits { max_members: 2, ..Limits::default() });
+    let [_alice, mut bob] = members(server.addr, &["alice", "bob"]).try_into().unwrap();
+    let mut third = Raw::connect(server.addr);
+    assert_eq!(third.line(), "! server full: 2 members already connected, try again later");
+    assert!(third.closed());
+    bob.send("/quit\n");
+    assert_eq!(until(&mut bob, "* bye", 5), Vec::<String>::new());
+    assert!(bob.closed());
+    // bob's place is free once the hub has let him go; the hub does that before "bye" is read.
+    let mut fourth = Raw::connect(server.addr);
+    assert_eq!(fourth.line(), "* welcome to the socket-steps chat! /help lists the commands");
+}
+
+#[test]
+fn nothing_a_peer_sends_can_control_another_terminal() {
+    let server = chat_server(Limits::default());
+    let [mut alice, mut bob] = members(server.addr, &["alice", "bob"]).try_into().unwrap();
+    alice.send("\x1b[2J\x1b[31mred\x1b[0m\x07\x08\x7f\u{9b}31m\u{202e}txt.exe\r\n");
+    let line = bob.line();
+    assert_eq!(
+        line,
+        "alice: \u{FFFD}[2J\u{FFFD}[31mred\u{FFFD}[0m\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}31m\u{FFFD}txt.exe"
+    );
+    assert!(!line.chars().any(char::is_control));
+}
+
+#[test]
+fn a_member_that_stops_reading_is_dropped_and_nobody_else_waits() {
+    let server = chat_server(Limits { outbox_capacity: 32, ..Limits::default() });
+    let [mut alice, mut bob] = members(server.addr, &["alice", "bob"]).try_into().unwrap();
+
+    // A member that never reads, with a tiny receive buffer so the stall shows soon.
+    let stalled = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    stalled.set_recv_buffer_size(4096).unwrap();
+    stalled.connect(&server.addr.into()).unwrap();
+    (&stalled).write_all(b"/nick stalled\n").unwrap();
+    until(&mut alice, "* guest-3 is now known as stalled", 10);
+    until(&mut bob, "* guest-3 is now known as stalled", 10);
+
+    let notice = "* stalled stopped reading and was dropped (too slow to keep up)";
+    let text = "z".repeat(1000);
+    let (mut alice_saw_it, mut bob_saw_it) = (false, false);
+    // alice speaks; after each line both healthy members must have it before she goes on, so
+    // every message reaches them while the stalled one fills up. Bounded: 3 MB at most, which
+    // is more than every buffer between us and the stalled member.
+    for i in 0..3000 {
+        alice.send(&format!("{i} {text}\n"));
+        let message = format!("alice: {i} {text}");
+        for (client, saw) in [(&mut alice, &mut alice_saw_it), (&mut bob, &mut bob_saw_it)] {
+            let before = until(client, &message, 10);
+            *saw |= before.iter().any(|line| line == notice);
+            assert!(before.iter().all(|line| line == notice), "unexpected lines: {before:?}");
+        }
+        if alice_saw_it && bob_saw_it {
+            break;
+        }
+    }
+    assert!(alice_saw_it && bob_saw_it, "the stalled member was never dropped");
+    bob.send("/who\n");
+    assert_eq!(until(&mut bob, "* in lobby: alice, bob", 10), Vec::<String>::new());
+}
+
+#[test]
+fn shutdown_tells_every_member_goodbye_and_stops_within_a_second() {
+    let mut server = chat_server(Limits::default());
+    let mut everyone = members(server.addr, &["alice", "bob", "carol"]);
+    server.stop_within(Duration::from_secs(1)).unwrap();
+    for client in &mut everyone {
+        assert_eq!(client.line(), common::GOODBYE);
+        assert!(client.closed());
+    }
+}
+
+/// Keyboard input that never comes until the test drops the sending end.
+struct Keyboard(mpsc::Receiver<Vec<u8>>, Vec<u8>);
+
+impl Read for Keyboard {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.1.is_empty() {
+            self.1 = self.0.recv().unwrap_or_default();
+        }
+        let n = buf.len().min(self.1.len());
+        buf[..n].copy_from_slice(&self.1[..n]);
+        self.1.drain(..n);
+        Ok(n)
+    }
+}
+
+/// Runs the real chat client on its own thread; returns what it prints when it ends.
+fn chat_client(addr: SocketAddr, nick: &str, keys: Keyboard) -> (Sender, thread::JoinHandle<Vec<String>>) {
+    let chat = Chat::connect(&addr.to_string()).unwrap();
+    let sender = chat.sender();
+    let nick = nick.to_string();
+    let handle = thread::spawn(move || {
+        let mut output = Vec::new();
+        chat.run(Some(&nick), None, BufReader::new(keys), &mut output).unwrap();
+        String::from_utf8(output).unwrap().lines().map(str::to_string).collect()
+    });
+    (sender, handle)
+}
+
+#[test]
+fn the_chat_client_shows_who_and_where_marks_its_own_lines_and_quits_cleanly() {
+    let server = chat_server(Limits::default());
+    let [mut bob] = members(server.addr, &["bob"]).try_into().unwrap();
+    let (typing, keys) = mpsc::channel();
+    let (sender, alice) = chat_client(server.addr, "alice", Keyboard(keys, Vec::new()));
+    until(&mut bob, "* guest-2 is now known as alice", 10);
+    typing.send("hello bob\n".into()).unwrap();
+    until(&mut bob, "alice: hello bob", 10);
+    bob.send("hi \x1b[31malice\n");
+    until(&mut bob, "bob: hi \u{FFFD}[31malice", 10);
+    sender.quit(); // what Ctrl-C does
+    until(&mut bob, "* alice has left the chat", 10);
+    let shown = alice.join().unwrap();
+    for expected in ["* you are now alice in lobby", "[you] hello bob", "bob: hi \u{FFFD}[31malice", "* bye"]
+    {
+        assert!(shown.iter().any(|line| line == expected), "{expected:?} not shown in {shown:#?}");
+    }
+    assert_eq!(shown.last().unwrap(), "* bye");
+    drop(typing);
+}
+
+#[test]
+fn the_chat_client_ends_when_the_input_ends_and_when_the_server_goes() {
+    let server = chat_server(Limits::default());
+    let chat = Chat::connect(&server.addr.to_string()).unwrap();
+    let mut output = Vec::new();
+    chat.run(Some("piped"), Some("room1"), io::Cursor::new("first\nsecond\n"), &mut output).unwrap();
+    let shown = String::from_utf8(output).unwrap();
+    assert!(shown.contains("* you are now piped in room1\n[you] first\n[you] second\n* bye\n"), "{shown}");
+
+    let mut server = server;
+    let (_typing, keys) = mpsc::channel();
+    let (_sender, client) = chat_client(server.addr, "carol", Keyboard(keys, Vec::new()));
+    let [mut dave] = members(server.addr, &["dave"]).try_into().unwrap();
+    dave.send("/who\n");
+    until(&mut dave, "* in lobby: carol, dave", 10);
+    server.stop_within(Duration::from_secs(1)).unwrap();
+    assert_eq!(client.join().unwrap().last().unwrap(), common::GOODBYE);
+}
