@@ -69,3 +69,29 @@ fn chat_client_with_piped_input_says_its_lines_and_leaves() {
     assert!(shown.ends_with("* you are now pipe in class\n[you] hello, class\n* bye\n"), "{shown}");
     assert!(String::from_utf8(out.stderr).unwrap().ends_with("left the chat\n"));
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_in_the_chat_client_leaves_the_room_politely() {
+    use std::io::{BufRead, BufReader};
+    let hub = std::sync::Arc::new(Hub::new(Limits::default()));
+    let server = support::start(move |listener, shutdown| chat::run(listener, shutdown, hub));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["chat", "--addr", &server.addr.to_string(), "--nick", "leaver"])
+        .stdin(Stdio::piped()) // kept open: the keyboard thread waits, as with a person
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Lines arrive on a channel, so every wait below has a deadline.
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, shown) = std::sync::mpsc::channel();
+    std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|line| tx.send(line)));
+    let next = || shown.recv_timeout(support::DEADLINE).ok();
+    let arrived = (0..10).map_while(|_| next()).any(|line| line == "* you are now leaver in lobby");
+    assert!(arrived, "the client never joined");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert_eq!(next().as_deref(), Some("* bye"));
+    assert_eq!(next(), None, "the client should exit after the goodbye");
+    assert!(child.wait().unwrap().success());
+}
