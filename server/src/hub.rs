@@ -191,13 +191,17 @@ impl Hub {
         &self.limits
     }
 
+    /// The refusal for the member over the cap, in the hub's words whoever says it.
+    pub fn full(max_members: usize) -> String {
+        format!("server full: {max_members} members already connected, try again later")
+    }
+
     /// Adds a member with a guest nickname to the lobby, or says why not.
     pub fn join(&self, outbox: Outbox, kick: Kick) -> Result<MemberId, String> {
         let mut kicks = Kicks::new();
         let mut state = self.lock();
         if state.members.len() >= self.limits.max_members {
-            let max = self.limits.max_members;
-            return Err(format!("server full: {max} members already connected, try again later"));
+            return Err(Hub::full(self.limits.max_members));
         }
         let id = state.next_member;
         state.next_member += 1;

@@ -2,10 +2,12 @@
 //! counted (for the connection cap) and joined on shutdown.
 
 use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::Shutdown;
+use log::{info, warn};
 
 /// Stack reserved for each connection thread. The default is 2 MiB, far more than a handler
 /// that keeps its buffers on the heap needs. The reservation is virtual memory: only the pages a
@@ -15,6 +17,61 @@ pub const STACK_SIZE: usize = 128 * 1024;
 
 /// How long `join_all` lets handlers say goodbye before it closes their sockets under them.
 pub const GRACE: Duration = Duration::from_millis(500);
+
+/// The accept loop of every thread-per-connection server (lesson 3 and all that follow): accept,
+/// hand the client to a thread of its own, go straight back to `accept`. Past `max_connections`
+/// clients at once, `refuse` tells the next one why it cannot be served. On `shutdown` it stops
+/// accepting and joins every thread.
+pub fn accept_loop(
+    listener: &TcpListener,
+    shutdown: &Shutdown,
+    max_connections: usize,
+    refuse: impl Fn(TcpStream, SocketAddr),
+    serve: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+) -> io::Result<()> {
+    shutdown.wake_on_trigger(listener)?;
+    let serve = std::sync::Arc::new(serve);
+    let mut workers = Workers::new();
+    for incoming in listener.incoming() {
+        if shutdown.is_triggered() {
+            break;
+        }
+        let Some((stream, peer)) = accepted(incoming) else { continue };
+        let busy = workers.live();
+        if busy >= max_connections {
+            warn!("refusing {peer}: {max_connections} clients already connected");
+            refuse(stream, peer);
+            continue;
+        }
+        info!("accepted {peer}: thread {} of at most {max_connections}", busy + 1);
+        let serve = serve.clone();
+        if let Err(e) = workers.spawn(format!("client {peer}"), move || serve(stream, peer)) {
+            // The closure, and with it the stream, is dropped: the client sees the connection close.
+            warn!("cannot start a thread for {peer}: {e}");
+        }
+    }
+    info!("stopping: {} client(s) still connected", workers.live());
+    workers.join_all(shutdown);
+    Ok(())
+}
+
+/// The stream and its peer's address, or `None` (logged) when accepting failed.
+pub fn accepted(incoming: io::Result<TcpStream>) -> Option<(TcpStream, SocketAddr)> {
+    let result = incoming.and_then(|stream| {
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    });
+    match result {
+        Ok(pair) => Some(pair),
+        Err(e) => {
+            // A client that gave up in the queue, or no file descriptors left (too many open
+            // connections). Neither is fatal; back off a little so the second cannot spin.
+            warn!("accept() failed: {e}");
+            thread::sleep(Duration::from_millis(10));
+            None
+        }
+    }
+}
 
 /// The connection threads of one server.
 #[derive(Default)]

@@ -24,51 +24,28 @@ use std::net::{Shutdown as Half, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use common::line::{LineError, LineReader};
 use common::protocol::{Command, MAX_LINE_BYTES};
 use common::Shutdown;
 use log::{debug, info, warn};
-use socket2::{SockRef, TcpKeepalive};
 
-use super::echo::accepted;
+use crate::conn::{kick_for, tune};
 use crate::hub::{Delivery, Flow, Hub, MemberId, Outbox, Why};
-use crate::workers::{Workers, STACK_SIZE};
-
-/// A write that cannot finish in this time means the client stopped reading: it is dropped.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The kernel's send buffer per connection. Linux lets it grow to 4 MiB, which hides a client
-/// that stopped reading for a long time; a small one makes its outbox fill, and the hub notice,
-/// after a few hundred lines instead of tens of thousands.
-pub const SEND_BUFFER: usize = 64 * 1024;
-
-/// A connection silent for this long gets a TCP keep-alive probe (then one every
-/// [`KEEPALIVE_INTERVAL`]); a peer that vanished without closing (laptop lid shut, cable pulled)
-/// stops answering them and the kernel ends the connection, which ends our `read`.
-pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+use crate::workers::{accept_loop, STACK_SIZE};
 
 /// Accepts chat clients until `shutdown`, each served by [`serve_connection`] on its own threads.
 pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>) -> io::Result<()> {
-    shutdown.wake_on_trigger(&listener)?;
     let addr = listener.local_addr()?;
     info!("chat server listening on {addr}: join with `cargo client chat` or `nc {}`", nc_addr(addr));
-    let mut workers = Workers::new();
-    for incoming in listener.incoming() {
-        if shutdown.is_triggered() {
-            break;
-        }
-        let Some((stream, peer)) = accepted(incoming) else { continue };
-        let (hub, shutdown) = (hub.clone(), shutdown.clone());
-        let work = move || serve_connection(stream, peer, &hub, &shutdown);
-        if let Err(e) = workers.spawn(format!("chat {peer}"), work) {
-            warn!("cannot start a thread for {peer}: {e}");
-        }
-    }
-    info!("stopping: telling {} client(s) goodbye", workers.live());
-    workers.join_all(shutdown);
+    let max = hub.limits().max_members;
+    let refuse = move |mut stream: TcpStream, _peer| {
+        let _ = stream.write_all(format!("! {}\n", Hub::full(max)).as_bytes());
+        let _ = stream.shutdown(Half::Write);
+    };
+    let watcher = shutdown.clone();
+    let serve = move |stream, peer| serve_connection(stream, peer, &hub, &watcher);
+    accept_loop(&listener, shutdown, max, refuse, serve)?;
     info!("chat server stopped");
     Ok(())
 }
@@ -180,22 +157,4 @@ fn write_all_deliveries(inbox: &Receiver<Delivery>, socket: &TcpStream) -> io::R
         out.flush()?;
     }
     Ok(())
-}
-
-/// Socket options for a long-lived chat connection; see the constants above for why.
-fn tune(stream: &TcpStream) -> io::Result<()> {
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-    // Chat lines are small and should leave at once, not wait to be merged (Nagle's algorithm).
-    stream.set_nodelay(true)?;
-    let socket = SockRef::from(stream);
-    socket.set_send_buffer_size(SEND_BUFFER)?;
-    socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(KEEPALIVE_IDLE).with_interval(KEEPALIVE_INTERVAL))
-}
-
-/// How the hub cuts this connection when the member must go (its outbox overflowed).
-fn kick_for(stream: &TcpStream) -> io::Result<crate::hub::Kick> {
-    let socket = stream.try_clone()?;
-    Ok(Box::new(move || {
-        let _ = socket.shutdown(Half::Both);
-    }))
 }

@@ -18,11 +18,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread;
 use std::time::Duration;
 
 use common::Shutdown;
 use log::{info, warn};
+
+use crate::workers::accepted;
 
 /// How much one `read` may take in. Any size works: a longer message simply takes more reads.
 pub const BUFFER_SIZE: usize = 16 * 1024;
@@ -49,24 +50,6 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
     }
     info!("echo server stopped");
     Ok(())
-}
-
-/// The stream and its peer's address, or `None` (logged) when accepting failed.
-pub fn accepted(incoming: io::Result<TcpStream>) -> Option<(TcpStream, SocketAddr)> {
-    let result = incoming.and_then(|stream| {
-        let peer = stream.peer_addr()?;
-        Ok((stream, peer))
-    });
-    match result {
-        Ok(pair) => Some(pair),
-        Err(e) => {
-            // A client that gave up in the queue, or no file descriptors left (too many open
-            // connections). Neither is fatal; back off a little so the second cannot spin.
-            warn!("accept() failed: {e}");
-            thread::sleep(Duration::from_millis(10));
-            None
-        }
-    }
 }
 
 /// Echoes everything `peer` sends until it closes, goes silent, or the server shuts down.
