@@ -49,6 +49,11 @@ enum Lesson {
         #[arg(long)]
         room: Option<String>,
     },
+    /// 5. WebSocket echo: each line you type goes out as a message and comes back
+    WsEcho {
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9001")]
+        addr: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,6 +98,9 @@ fn run(lesson: Lesson) -> Result<(), String> {
                 std::io::BufReader::new(std::io::stdin()),
                 &mut stdout,
             )?;
+        }
+        Lesson::WsEcho { addr } => {
+            lessons::ws_echo::run(&addr, std::io::stdin().lock(), &mut stdout)?;
         }
     }
     Ok(())

@@ -3,6 +3,8 @@
 //! in-process on `127.0.0.1:0`.
 
 pub mod conn;
+pub mod http;
 pub mod hub;
 pub mod lessons;
 pub mod workers;
+pub mod ws;

@@ -8,6 +8,9 @@ use server::hub::{Hub, Limits};
 use server::lessons;
 use std::sync::Arc;
 
+/// Where the WebSocket echo server listens: the port the Autobahn test suite expects.
+const WS_ECHO_ADDR: &str = "127.0.0.1:9001";
+
 #[derive(Parser)]
 #[command(
     name = "server",
@@ -42,6 +45,14 @@ enum Lesson {
     },
     /// 4. A chat over plain TCP: nicknames, rooms, broadcast, a reader and a writer per client
     Chat(Bind),
+    /// 5. WebSocket echo: the threaded echo server over WebSocket, with tungstenite (port 9001)
+    WsEcho {
+        #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = WS_ECHO_ADDR)]
+        addr: String,
+        /// Clients served at once; the next one gets 503
+        #[arg(long, default_value_t = lessons::ws_echo::MAX_CONNECTIONS)]
+        max_connections: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -71,6 +82,9 @@ fn run(lesson: Lesson) -> Result<(), String> {
         Lesson::Chat(bind) => {
             let hub = Arc::new(Hub::new(Limits::default()));
             lessons::chat::run(common::net::bind(&bind.addr)?, &shutdown, hub)
+        }
+        Lesson::WsEcho { addr, max_connections } => {
+            lessons::ws_echo::run(common::net::bind(&addr)?, &shutdown, max_connections)
         }
     }
     .map_err(|e| format!("the server failed: {e}"))

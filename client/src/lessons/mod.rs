@@ -3,3 +3,4 @@
 pub mod chat;
 pub mod echo;
 pub mod lifecycle;
+pub mod ws_echo;

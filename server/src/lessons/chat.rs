@@ -38,6 +38,9 @@ use crate::workers::{accept_loop, STACK_SIZE};
 pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("chat server listening on {addr}: join with `cargo client chat` or `nc {}`", nc_addr(addr));
+    // The hub refuses members past its cap with a clear line. Threads are capped too, at twice
+    // that: a departing member's thread may still be finishing, and a flood of connections must
+    // not become a flood of threads.
     let max = hub.limits().max_members;
     let refuse = move |mut stream: TcpStream, _peer| {
         let _ = stream.write_all(format!("! {}\n", Hub::full(max)).as_bytes());
@@ -45,7 +48,7 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>) -> io::Res
     };
     let watcher = shutdown.clone();
     let serve = move |stream, peer| serve_connection(stream, peer, &hub, &watcher);
-    accept_loop(&listener, shutdown, max, refuse, serve)?;
+    accept_loop(&listener, shutdown, 2 * max, refuse, serve)?;
     info!("chat server stopped");
     Ok(())
 }

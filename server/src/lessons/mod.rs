@@ -4,3 +4,4 @@ pub mod chat;
 pub mod echo;
 pub mod lifecycle;
 pub mod threaded_echo;
+pub mod ws_echo;
