@@ -173,7 +173,7 @@ fn rooms_keep_their_messages_apart_and_their_number_is_capped() {
     assert_eq!(until(&mut alice, "* you are now alice in games", 5), ["* alice has entered games"]);
     until(&mut bob, "* alice has left lobby", 5);
     bob.send("/join music\n");
-    assert_eq!(bob.line(), "! there are 2 rooms already, the most this server keeps; /rooms lists them");
+    assert_eq!(bob.line(), "! there are 2 rooms in use, the most this server keeps; /rooms lists them");
     bob.send("/rooms\n");
     assert_eq!(bob.line(), "* rooms: games (1), lobby (1)");
     bob.send("only the lobby hears this\n");
@@ -182,7 +182,7 @@ fn rooms_keep_their_messages_apart_and_their_number_is_capped() {
     assert_eq!(alice.line(), "* in games: alice");
     alice.send("/leave\n");
     until(&mut alice, "* you are now alice in lobby", 5);
-    // games was empty and is gone: there is room for music now.
+    // games is empty now: it is forgotten to make space for music.
     bob.send("/join music\n");
     until(&mut bob, "* you are now bob in music", 5);
     bob.send("/leave\n/leave\n");

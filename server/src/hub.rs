@@ -10,20 +10,24 @@
 //! reading (a frozen laptop, a stopped process); waiting for it would freeze the whole room. So it
 //! is dropped, with a notice to the room, and everyone else carries on.
 //!
-//! Every event in a room gets the next number in that room (its *id*) and goes into a short
-//! history, so a client that polls can later ask for "everything after id N".
+//! Every event gets the next number of the hub (its *id*: increasing within each room, and never
+//! reused) and goes into its room's short history, so a client that polls can ask for "everything
+//! after id N". Clients that do not hold a connection open (HTTP polling) are not members: they
+//! post into a room and read its history; a streaming client *watches* a room through an outbox.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::protocol::{self, check_nick, check_room, sanitize, Command, LOBBY};
 use log::info;
 
 /// Members connected at once, over every transport. One more is refused with a clear line.
 pub const MAX_MEMBERS: usize = 200;
-/// Rooms that may exist at once (the lobby included). Empty rooms disappear.
+/// Rooms that may exist at once (the lobby included). A room outlives its members, so HTTP
+/// clients can still read its history; when a new room needs the space, the room that has been
+/// quiet longest among those nobody is in or watching is forgotten.
 pub const MAX_ROOMS: usize = 50;
 /// Lines a member's outbox holds before the member counts as too slow and is dropped.
 pub const OUTBOX_CAPACITY: usize = 256;
@@ -155,6 +159,8 @@ pub enum Flow {
 pub struct Hub {
     limits: Limits,
     state: Mutex<State>,
+    /// Notified after every event and on [`Hub::close`]: long-polling requests wait on it.
+    changed: Condvar,
 }
 
 #[derive(Default)]
@@ -163,6 +169,10 @@ struct State {
     rooms: BTreeMap<String, Room>,
     next_member: MemberId,
     next_guest: u64,
+    next_event: u64,
+    next_watcher: u64,
+    /// Set by [`Hub::close`]: the server is stopping, nobody should wait any more.
+    closing: bool,
 }
 
 struct Member {
@@ -172,11 +182,34 @@ struct Member {
     kick: Kick,
 }
 
-#[derive(Default)]
 struct Room {
     members: BTreeSet<MemberId>,
-    next_id: u64,
+    /// Streams that follow the room without being in it (HTTP streaming).
+    watchers: BTreeMap<u64, Outbox>,
     history: VecDeque<Arc<Event>>,
+    /// The id of the newest event that fell out of the history (0: none did).
+    forgotten_up_to: u64,
+    last_active: Instant,
+}
+
+impl Room {
+    fn new() -> Room {
+        Room {
+            members: BTreeSet::new(),
+            watchers: BTreeMap::new(),
+            history: VecDeque::new(),
+            forgotten_up_to: 0,
+            last_active: Instant::now(),
+        }
+    }
+}
+
+/// What a client that asks "what happened after id N?" gets back.
+#[derive(Debug, Default)]
+pub struct Newer {
+    pub events: Vec<Arc<Event>>,
+    /// True when some events after N are no longer in the history: the client was away too long.
+    pub missed: bool,
 }
 
 /// Connections to cut once the lock is released (cutting one never needs the hub).
@@ -184,7 +217,7 @@ type Kicks = Vec<Kick>;
 
 impl Hub {
     pub fn new(limits: Limits) -> Hub {
-        Hub { limits, state: Mutex::new(State::default()) }
+        Hub { limits, state: Mutex::new(State::default()), changed: Condvar::new() }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -229,7 +262,7 @@ impl Hub {
         let Some(member) = state.members.get(&id) else { return Flow::Quit };
         let (nick, room) = (member.nick.clone(), member.room.clone());
         let reply = match command {
-            Command::Say(text) => self.say(&mut state, &nick, &room, &text, &mut kicks),
+            Command::Say(text) => self.say(&mut state, &nick, &room, &text, &mut kicks).map(|_| vec![]),
             Command::Nick(new) => self.rename(&mut state, id, &new, &mut kicks),
             Command::Join(to) => self.move_to(&mut state, id, &to, &mut kicks),
             Command::Leave if room == LOBBY => {
@@ -265,20 +298,89 @@ impl Hub {
         finish(state, kicks);
     }
 
-    /// The events of `room` with an id above `since`, oldest first (as many as history holds).
-    pub fn history(&self, room: &str, since: u64) -> Vec<Arc<Event>> {
-        let state = self.lock();
-        let Some(room) = state.rooms.get(room) else { return Vec::new() };
-        room.history.iter().filter(|event| event.id > since).cloned().collect()
+    /// The events of `room` with an id above `since`, oldest first.
+    pub fn newer(&self, room: &str, since: u64) -> Newer {
+        self.lock().newer(room, since)
     }
 
-    fn say(&self, state: &mut State, nick: &str, room: &str, text: &str, kicks: &mut Kicks) -> Reply {
+    /// Like [`Hub::newer`], but if there is nothing yet, waits (without spinning) until there is,
+    /// `timeout` passes, or the hub closes.
+    pub fn wait_newer(&self, room: &str, since: u64, timeout: Duration) -> Newer {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            let newer = state.newer(room, since);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !newer.events.is_empty() || newer.missed || left.is_zero() || state.closing {
+                return newer;
+            }
+            state = self.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Posts `text` to `room` as `nick` without being a member (HTTP clients); returns its id.
+    pub fn post(&self, room: &str, nick: &str, text: &str) -> Result<u64, String> {
+        check_room(room)?;
+        check_nick(nick)?;
+        let mut kicks = Kicks::new();
+        let mut state = self.lock();
+        self.open_room(&mut state, room)?;
+        let id = self.say(&mut state, nick, room, text, &mut kicks)?;
+        finish(state, kicks);
+        Ok(id)
+    }
+
+    /// Follows `room` through `outbox` without joining it (HTTP streaming); returns a handle for
+    /// [`Hub::unwatch`]. A watcher whose outbox is full is dropped, like a slow member.
+    pub fn watch(&self, room: &str, outbox: Outbox) -> Result<u64, String> {
+        check_room(room)?;
+        let mut state = self.lock();
+        self.open_room(&mut state, room)?;
+        if state.closing {
+            let _ = outbox.try_send(Delivery::Goodbye);
+        }
+        state.next_watcher += 1;
+        let id = state.next_watcher;
+        state.rooms.get_mut(room).expect("opened above").watchers.insert(id, outbox);
+        Ok(id)
+    }
+
+    pub fn unwatch(&self, room: &str, id: u64) {
+        if let Some(r) = self.lock().rooms.get_mut(room) {
+            r.watchers.remove(&id);
+        }
+    }
+
+    /// The server is stopping: wakes every waiting request and says goodbye to every watcher.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.closing = true;
+        for room in state.rooms.values_mut() {
+            for (_, outbox) in std::mem::take(&mut room.watchers) {
+                let _ = outbox.try_send(Delivery::Goodbye);
+            }
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Publishes a message; returns its id.
+    fn say(
+        &self,
+        state: &mut State,
+        nick: &str,
+        room: &str,
+        text: &str,
+        kicks: &mut Kicks,
+    ) -> Result<u64, String> {
         if text.len() > protocol::MAX_LINE_BYTES {
             return Err(format!("message longer than {} bytes: not sent", protocol::MAX_LINE_BYTES));
         }
+        if text.trim().is_empty() {
+            return Err("an empty message: not sent".into());
+        }
         let what = What::Message { nick: nick.into(), text: sanitize(text).into_owned() };
-        self.publish(state, room, what, kicks);
-        Ok(vec![])
+        Ok(self.publish(state, room, what, kicks))
     }
 
     fn rename(&self, state: &mut State, id: MemberId, new: &str, kicks: &mut Kicks) -> Reply {
@@ -305,12 +407,7 @@ impl Hub {
         if from == to {
             return Err(format!("you are in {to} already"));
         }
-        if !state.rooms.contains_key(to) && state.rooms.len() >= self.limits.max_rooms {
-            let max = self.limits.max_rooms;
-            return Err(format!(
-                "there are {max} rooms already, the most this server keeps; /rooms lists them"
-            ));
-        }
+        self.open_room(state, to)?;
         self.exit_room(state, id, &from, &nick, Why::Moved, kicks);
         self.enter(state, id, to, kicks);
         Ok(vec![protocol::whereabouts(&nick, to)])
@@ -320,7 +417,7 @@ impl Hub {
         let member = state.members.get_mut(&id).expect("entering member exists");
         member.room = room.to_string();
         let nick = member.nick.clone();
-        state.rooms.entry(room.to_string()).or_default().members.insert(id);
+        state.rooms.entry(room.to_string()).or_insert_with(Room::new).members.insert(id);
         self.publish(state, room, What::Entered { nick }, kicks);
     }
 
@@ -335,26 +432,52 @@ impl Hub {
     ) {
         let Some(r) = state.rooms.get_mut(room) else { return };
         r.members.remove(&id);
-        if r.members.is_empty() && room != LOBBY {
-            state.rooms.remove(room);
-        } else if why != Why::Shutdown {
+        if why != Why::Shutdown {
             self.publish(state, room, What::Left { nick: nick.into(), why }, kicks);
         }
     }
 
-    /// Gives `what` the room's next id, keeps it in the history and offers it to every member
+    /// Makes sure `room` exists, forgetting the quietest unused room if the cap is reached.
+    fn open_room(&self, state: &mut State, room: &str) -> Result<(), String> {
+        if state.rooms.contains_key(room) {
+            return Ok(());
+        }
+        if state.rooms.len() >= self.limits.max_rooms {
+            let unused = state
+                .rooms
+                .iter()
+                .filter(|(name, r)| *name != LOBBY && r.members.is_empty() && r.watchers.is_empty())
+                .min_by_key(|(_, r)| r.last_active)
+                .map(|(name, _)| name.clone());
+            let Some(unused) = unused else {
+                let max = self.limits.max_rooms;
+                return Err(format!(
+                    "there are {max} rooms in use, the most this server keeps; /rooms lists them"
+                ));
+            };
+            info!("forgetting the empty room {unused} to make space for {room}");
+            state.rooms.remove(&unused);
+        }
+        state.rooms.insert(room.to_string(), Room::new());
+        Ok(())
+    }
+
+    /// Gives `what` the hub's next id, keeps it in the history and offers it to every member
     /// of the room without ever waiting. Members that cannot take it are dropped, and their
     /// departure is itself published (which may drop more: the loop ends when nobody is left
-    /// to drop).
-    fn publish(&self, state: &mut State, room: &str, what: What, kicks: &mut Kicks) {
+    /// to drop). Returns the id of `what`.
+    fn publish(&self, state: &mut State, room: &str, what: What, kicks: &mut Kicks) -> u64 {
+        let first = state.next_event + 1;
         let mut pending = vec![what];
         while let Some(what) = pending.pop() {
-            let Some(r) = state.rooms.get_mut(room) else { return };
-            r.next_id += 1;
-            let event = Arc::new(Event { id: r.next_id, room: room.into(), time: SystemTime::now(), what });
+            state.next_event += 1;
+            let id = state.next_event;
+            let Some(r) = state.rooms.get_mut(room) else { break };
+            let event = Arc::new(Event { id, room: room.into(), time: SystemTime::now(), what });
+            r.last_active = Instant::now();
             r.history.push_back(event.clone());
             if r.history.len() > self.limits.history_len {
-                r.history.pop_front();
+                r.forgotten_up_to = r.history.pop_front().map_or(0, |e| e.id);
             }
             let mut dropped = Vec::new();
             for id in &r.members {
@@ -365,6 +488,8 @@ impl Hub {
                     Err(TrySendError::Disconnected(_)) => dropped.push((*id, Why::Lost)),
                 }
             }
+            // A watcher that cannot keep up is let go: its stream ends when its outbox closes.
+            r.watchers.retain(|_, outbox| outbox.try_send(Delivery::Event(event.clone())).is_ok());
             for (id, why) in dropped {
                 r.members.remove(&id);
                 let member = state.members.remove(&id).expect("room members are members");
@@ -373,6 +498,8 @@ impl Hub {
                 pending.push(What::Left { nick: member.nick, why });
             }
         }
+        self.changed.notify_all();
+        first
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -386,6 +513,14 @@ impl Hub {
 type Reply = Result<Vec<String>, String>;
 
 impl State {
+    fn newer(&self, room: &str, since: u64) -> Newer {
+        let Some(room) = self.rooms.get(room) else { return Newer::default() };
+        Newer {
+            events: room.history.iter().filter(|event| event.id > since).cloned().collect(),
+            missed: since < room.forgotten_up_to,
+        }
+    }
+
     fn nick_owner(&self, nick: &str) -> Option<MemberId> {
         // Unique regardless of case: "Alice" and "alice" would be impossible to tell apart.
         let nick = nick.to_lowercase();
