@@ -19,7 +19,7 @@ GROUPS = {
     "9": "Limits and performance",
     "10": "Miscellaneous",
 }
-CHAPTER = "docs/src/05-ws-echo.md"
+CHAPTER = "docs/src/06-ws-echo.md"
 
 
 def main():

@@ -24,6 +24,21 @@ struct Connect {
     addr: String,
 }
 
+/// Where the HTTP chat is, which room to follow, and for how long.
+#[derive(clap::Args)]
+struct HttpArgs {
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    addr: String,
+    #[arg(long, default_value = common::protocol::LOBBY)]
+    room: String,
+    /// The nickname your lines are sent as
+    #[arg(long, default_value = "web-guest")]
+    nick: String,
+    /// Stop after this many seconds (otherwise at Ctrl-C); the costs are printed either way
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+}
+
 #[derive(Subcommand)]
 enum Lesson {
     /// 1. The socket life cycle, one call at a time: socket, connect, send, recv, close
@@ -49,7 +64,19 @@ enum Lesson {
         #[arg(long)]
         room: Option<String>,
     },
-    /// 5. WebSocket echo: each line you type goes out as a message and comes back
+    /// 5. HTTP polling: ask every --interval seconds what is new (type to send)
+    Poll {
+        #[command(flatten)]
+        http: HttpArgs,
+        /// Seconds between two requests
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
+    /// 5. HTTP long polling: ask, and the server answers when there is news (type to send)
+    LongPoll(HttpArgs),
+    /// 5. HTTP streaming: one response that never ends, Server-Sent Events (type to send)
+    Stream(HttpArgs),
+    /// 6. WebSocket echo: each line you type goes out as a message and comes back
     WsEcho {
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9001")]
         addr: String,
@@ -99,9 +126,38 @@ fn run(lesson: Lesson) -> Result<(), String> {
                 &mut stdout,
             )?;
         }
+        Lesson::Poll { http, interval } => {
+            let interval = seconds(interval, "--interval")?;
+            run_http(http, lessons::http::Mode::Poll { interval }, &mut stdout)?;
+        }
+        Lesson::LongPoll(http) => run_http(http, lessons::http::Mode::LongPoll, &mut stdout)?,
+        Lesson::Stream(http) => run_http(http, lessons::http::Mode::Stream, &mut stdout)?,
         Lesson::WsEcho { addr } => {
             lessons::ws_echo::run(&addr, std::io::stdin().lock(), &mut stdout)?;
         }
     }
     Ok(())
+}
+
+fn seconds(value: f64, flag: &str) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{flag} must be a positive number of seconds, not {value}"))
+}
+
+/// The three HTTP clients: listen until Ctrl-C (or --duration), then print what it cost.
+fn run_http(args: HttpArgs, mode: lessons::http::Mode, stdout: &mut std::io::Stdout) -> Result<(), String> {
+    let shutdown = common::Shutdown::new();
+    shutdown.trigger_on_ctrl_c()?;
+    if let Some(duration) = args.duration {
+        let duration = seconds(duration, "--duration")?;
+        let timer = shutdown.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(duration);
+            timer.trigger();
+        });
+    }
+    let input = std::io::BufReader::new(std::io::stdin());
+    lessons::http::run(&args.addr, mode, &args.room, &args.nick, input, stdout, &shutdown).map(|_| ())
 }

@@ -1,4 +1,4 @@
-//! Lesson 5 (WebSocket echo) end to end: the server in-process on 127.0.0.1:0, driven by the
+//! Lesson 6 (WebSocket echo) end to end: the server in-process on 127.0.0.1:0, driven by the
 //! real client, by tungstenite's client, and by hand-made bytes for what no polite client sends.
 
 mod support;

@@ -7,11 +7,13 @@
 //! - [`logging`]: the log format a learner reads in each terminal;
 //! - [`line`]: newline framing with a length limit and UTF-8 checks;
 //! - [`net`]: binding and connecting with errors that say what to do next;
+//! - [`percent`]: percent-encoding for URL query strings;
 //! - [`protocol`]: the chat's commands, server lines and naming rules.
 
 pub mod line;
 pub mod logging;
 pub mod net;
+pub mod percent;
 pub mod protocol;
 pub mod shutdown;
 

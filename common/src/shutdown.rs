@@ -41,6 +41,9 @@ struct State {
     listeners: Vec<SocketAddr>,
     connections: HashMap<u64, TcpStream>,
     next_id: u64,
+    /// Run on trigger, for whatever waits on something other than a socket (a condition
+    /// variable, a channel).
+    callbacks: Vec<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Shutdown {
@@ -75,9 +78,23 @@ impl Shutdown {
             let _ = stream.shutdown(Half::Read);
         }
         let listeners = state.listeners.clone();
+        let callbacks = state.callbacks.clone();
         drop(state);
         self.inner.changed.notify_all();
+        callbacks.iter().for_each(|callback| callback());
         listeners.into_iter().for_each(knock);
+    }
+
+    /// Runs `callback` when the signal fires (at once, if it already has). For threads that
+    /// wait on something `trigger` cannot reach by itself, such as a condition variable.
+    pub fn on_trigger(&self, callback: impl Fn() + Send + Sync + 'static) {
+        let mut state = self.lock();
+        if self.is_triggered() {
+            drop(state);
+            callback();
+        } else {
+            state.callbacks.push(Arc::new(callback));
+        }
     }
 
     /// Makes `trigger` wake `listener`'s blocked `accept()`.
@@ -191,6 +208,22 @@ mod tests {
         let (mut late, _) = listener.accept().unwrap();
         let _late_tracked = shutdown.track(&late).unwrap();
         assert_eq!(late.read(&mut [0u8; 16]).unwrap(), 0);
+    }
+
+    #[test]
+    fn callbacks_run_on_trigger_or_at_once_if_too_late() {
+        use std::sync::atomic::AtomicUsize;
+        let shutdown = Shutdown::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        shutdown.on_trigger(move || _ = counter.fetch_add(1, Ordering::SeqCst));
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        shutdown.trigger();
+        shutdown.trigger();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let counter = runs.clone();
+        shutdown.on_trigger(move || _ = counter.fetch_add(1, Ordering::SeqCst));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 
     #[test]

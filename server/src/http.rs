@@ -59,22 +59,93 @@ pub enum ReadError {
     Bad(Status, String),
 }
 
+/// Reads the body of `request` (announced by `Content-Length`), at most `max` bytes.
+pub fn read_body(stream: &mut TcpStream, request: &mut Request, max: usize) -> Result<Vec<u8>, ReadError> {
+    if request.header("Transfer-Encoding").is_some() {
+        let why = "chunked request bodies are not supported: send Content-Length".to_string();
+        return Err(ReadError::Bad(NOT_IMPLEMENTED, why));
+    }
+    let Some(length) = request.header("Content-Length") else {
+        return Err(ReadError::Bad(LENGTH_REQUIRED, "a body needs a Content-Length header".into()));
+    };
+    let length: usize =
+        length.parse().map_err(|_| ReadError::Bad(BAD_REQUEST, format!("bad Content-Length {length:?}")))?;
+    if length > max {
+        return Err(ReadError::Bad(
+            PAYLOAD_TOO_LARGE,
+            format!("a body of {length} bytes; the limit is {max}"),
+        ));
+    }
+    // Part of the body may have arrived with the head.
+    let mut body = std::mem::take(&mut request.tail);
+    if body.len() > length {
+        request.tail = body.split_off(length); // the start of the next request
+    }
+    let start = body.len();
+    body.resize(length, 0);
+    stream.set_read_timeout(Some(HEAD_TIMEOUT)).map_err(|_| ReadError::Gone)?;
+    stream.read_exact(&mut body[start..]).map_err(|e| match e.kind() {
+        _ if common::net::is_timeout(&e) => ReadError::Bad(REQUEST_TIMEOUT, "the body took too long".into()),
+        _ => ReadError::Gone,
+    })?;
+    Ok(body)
+}
+
+/// The value of query parameter `name` in `target` (`/path?a=1&b=x%20y`), percent-decoded.
+/// `Some(Err(..))` when it is there but is not valid UTF-8 once decoded.
+pub fn query(target: &str, name: &str) -> Option<Result<String, String>> {
+    let (_, query) = target.split_once('?')?;
+    let value = query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })?;
+    Some(common::percent::decode(value).ok_or_else(|| format!("query parameter {name} is not valid UTF-8")))
+}
+
 /// An HTTP status: code and reason phrase.
 pub type Status = (u16, &'static str);
+pub const OK: Status = (200, "OK");
 pub const BAD_REQUEST: Status = (400, "Bad Request");
 pub const NOT_FOUND: Status = (404, "Not Found");
 pub const METHOD_NOT_ALLOWED: Status = (405, "Method Not Allowed");
 pub const REQUEST_TIMEOUT: Status = (408, "Request Timeout");
 pub const FORBIDDEN: Status = (403, "Forbidden");
+pub const LENGTH_REQUIRED: Status = (411, "Length Required");
+pub const PAYLOAD_TOO_LARGE: Status = (413, "Content Too Large");
 pub const UPGRADE_REQUIRED: Status = (426, "Upgrade Required");
 pub const HEADERS_TOO_LARGE: Status = (431, "Request Header Fields Too Large");
+pub const NOT_IMPLEMENTED: Status = (501, "Not Implemented");
 pub const SERVICE_UNAVAILABLE: Status = (503, "Service Unavailable");
 
 /// Reads one request head from `stream`, within [`HEAD_TIMEOUT`] and [`MAX_HEAD_BYTES`].
 pub fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
-    let deadline = Instant::now() + HEAD_TIMEOUT;
+    read_request_within(stream, HEAD_TIMEOUT, HEAD_TIMEOUT)
+}
+
+/// Reads one request head: the first byte must come within `idle` (an idle persistent
+/// connection is then closed without a word), the whole head within `head` of that byte.
+pub fn read_request_within(
+    stream: &mut TcpStream,
+    idle: Duration,
+    head: Duration,
+) -> Result<Request, ReadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
+    // Waiting for a request to start is not the same as a request that is slow to finish.
+    stream.set_read_timeout(Some(idle)).map_err(|_| ReadError::Gone)?;
+    let first = loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(ReadError::Gone),
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(ReadError::Gone),
+        }
+    };
+    buf.extend_from_slice(&chunk[..first]);
+    if let Some(request) = parse(&buf)? {
+        return Ok(request);
+    }
+    let deadline = Instant::now() + head;
     loop {
         // A deadline for the whole head, not for each read: a per-read timeout is reset by every
         // byte, and a client sending one byte every 9 seconds would never time out.
@@ -94,7 +165,6 @@ pub fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
         };
         buf.extend_from_slice(&chunk[..n]);
         if let Some(request) = parse(&buf)? {
-            stream.set_read_timeout(None).map_err(|_| ReadError::Gone)?;
             return Ok(request);
         }
         if buf.len() > MAX_HEAD_BYTES {
@@ -179,6 +249,17 @@ mod tests {
         assert!(!request.has_token("connection", "close"));
         assert_eq!(request.header("HOST"), Some("a"));
         assert_eq!(request.tail, b"\x81\x05");
+    }
+
+    #[test]
+    fn query_parameters_are_found_and_decoded() {
+        let target = "/poll?room=%EA%B0%80%EB%82%98&since=42&text=a+b%21&bad=%FF";
+        assert_eq!(query(target, "room"), Some(Ok("가나".to_string())));
+        assert_eq!(query(target, "since"), Some(Ok("42".to_string())));
+        assert_eq!(query(target, "text"), Some(Ok("a b!".to_string())));
+        assert!(matches!(query(target, "bad"), Some(Err(_))));
+        assert_eq!(query(target, "missing"), None);
+        assert_eq!(query("/poll", "room"), None);
     }
 
     #[test]

@@ -173,6 +173,8 @@ struct State {
     next_watcher: u64,
     /// Set by [`Hub::close`]: the server is stopping, nobody should wait any more.
     closing: bool,
+    /// Requests blocked in [`Hub::wait_newer`] right now.
+    waiting: usize,
 }
 
 struct Member {
@@ -308,14 +310,23 @@ impl Hub {
     pub fn wait_newer(&self, room: &str, since: u64, timeout: Duration) -> Newer {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
-        loop {
+        state.waiting += 1;
+        let newer = loop {
             let newer = state.newer(room, since);
             let left = deadline.saturating_duration_since(Instant::now());
             if !newer.events.is_empty() || newer.missed || left.is_zero() || state.closing {
-                return newer;
+                break newer;
             }
+            // Asleep until an event (or the timeout): a waiting request costs no CPU.
             state = self.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
-        }
+        };
+        state.waiting -= 1;
+        newer
+    }
+
+    /// How many requests are waiting in [`Hub::wait_newer`].
+    pub fn waiting(&self) -> usize {
+        self.lock().waiting
     }
 
     /// Posts `text` to `room` as `nick` without being a member (HTTP clients); returns its id.
@@ -343,6 +354,11 @@ impl Hub {
         let id = state.next_watcher;
         state.rooms.get_mut(room).expect("opened above").watchers.insert(id, outbox);
         Ok(id)
+    }
+
+    /// How many streams follow `room`.
+    pub fn watchers(&self, room: &str) -> usize {
+        self.lock().rooms.get(room).map_or(0, |r| r.watchers.len())
     }
 
     pub fn unwatch(&self, room: &str, id: u64) {

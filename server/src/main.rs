@@ -8,6 +8,9 @@ use server::hub::{Hub, Limits};
 use server::lessons;
 use std::sync::Arc;
 
+/// Where the HTTP chat listens: the usual port for a web server that is not the main one.
+const HTTP_ADDR: &str = "127.0.0.1:8080";
+
 /// Where the WebSocket echo server listens: the port the Autobahn test suite expects.
 const WS_ECHO_ADDR: &str = "127.0.0.1:9001";
 
@@ -45,7 +48,12 @@ enum Lesson {
     },
     /// 4. A chat over plain TCP: nicknames, rooms, broadcast, a reader and a writer per client
     Chat(Bind),
-    /// 5. WebSocket echo: the threaded echo server over WebSocket, with tungstenite (port 9001)
+    /// 5. The chat over HTTP: polling, long polling and streaming (default 127.0.0.1:8080)
+    Http {
+        #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = HTTP_ADDR)]
+        addr: String,
+    },
+    /// 6. WebSocket echo: the threaded echo server over WebSocket, with tungstenite (port 9001)
     WsEcho {
         #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = WS_ECHO_ADDR)]
         addr: String,
@@ -82,6 +90,11 @@ fn run(lesson: Lesson) -> Result<(), String> {
         Lesson::Chat(bind) => {
             let hub = Arc::new(Hub::new(Limits::default()));
             lessons::chat::run(common::net::bind(&bind.addr)?, &shutdown, hub)
+        }
+        Lesson::Http { addr } => {
+            let hub = Arc::new(Hub::new(Limits::default()));
+            let config = lessons::http_chat::Config::default();
+            lessons::http_chat::run(common::net::bind(&addr)?, &shutdown, hub, config)
         }
         Lesson::WsEcho { addr, max_connections } => {
             lessons::ws_echo::run(common::net::bind(&addr)?, &shutdown, max_connections)

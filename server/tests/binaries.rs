@@ -53,7 +53,8 @@ impl Process {
     fn listening_addr(&mut self) -> SocketAddr {
         let line = self.wait_for("listening on ");
         let rest = &line[line.find("listening on ").unwrap() + "listening on ".len()..];
-        let addr: String = rest.chars().take_while(|c| !matches!(c, ',' | ' ')).collect();
+        let rest = rest.trim_start_matches("http://").trim_start_matches("ws://");
+        let addr: String = rest.chars().take_while(|c| !matches!(c, ',' | ' ' | '/')).collect();
         addr.trim_end_matches(':').parse().unwrap_or_else(|_| panic!("no address in {line:?}"))
     }
 
@@ -105,6 +106,8 @@ fn help_lists_the_lessons_in_order() {
         "2. An echo server",
         "3. The echo server with a thread",
         "4. A chat over plain TCP",
+        "5. The chat over HTTP",
+        "6. WebSocket echo",
     ]
     .iter()
     .map(|needle| help.find(needle).unwrap_or_else(|| panic!("{needle:?} missing from:\n{help}")))
@@ -116,7 +119,7 @@ fn help_lists_the_lessons_in_order() {
 fn port_in_use_is_one_clear_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    for lesson in ["lifecycle", "echo", "threaded-echo", "chat"] {
+    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo"] {
         let out = server().args([lesson, "--addr", &addr.to_string()]).output().unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -158,7 +161,7 @@ fn lifecycle_log_reads_like_the_textbook_diagram() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_each_server_blocked_in_accept_with_exit_code_0() {
-    for lesson in ["lifecycle", "echo", "threaded-echo", "chat"] {
+    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo"] {
         let mut server = Process::spawn(&[lesson, "--addr", "127.0.0.1:0"]);
         server.listening_addr();
         server.interrupt();
@@ -203,5 +206,58 @@ fn ctrl_c_on_the_chat_server_says_goodbye_to_an_nc_style_client() {
         rest.push_str(&line);
     }
     assert_eq!(read_line(&mut reader), "");
+    assert!(server.exit_within(Duration::from_secs(1)).success());
+}
+
+/// CPU time (user + system, in clock ticks) the process has used so far.
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn fifty_waiting_long_polls_burn_no_cpu_and_all_wake_on_one_message() {
+    let mut server = Process::spawn(&["http", "--addr", "127.0.0.1:0"]);
+    let addr = server.listening_addr();
+    let mut waiting: Vec<_> = (0..50)
+        .map(|_| {
+            let (mut stream, reader) = connect(addr);
+            stream.write_all(b"GET /long-poll?room=quiet&since=0 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            (stream, reader)
+        })
+        .collect();
+    // 50 threads asleep on the hub: half a second of it costs (next to) nothing. A loop that
+    // checked for news in a spin would burn the whole half second, 50 ticks.
+    let before = cpu_ticks(server.child.id());
+    thread::sleep(Duration::from_millis(500));
+    let used = cpu_ticks(server.child.id()) - before;
+    assert!(used <= 5, "the waiting server used {used} ticks of CPU in 500 ms");
+
+    let (mut poster, mut answer) = connect(addr);
+    let body = r#"{"room":"quiet","nick":"waker","text":"wake up"}"#;
+    write!(poster, "POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    assert_eq!(read_line(&mut answer), "HTTP/1.1 200 OK\r\n");
+    for (_, reader) in &mut waiting {
+        assert_eq!(read_line(reader), "HTTP/1.1 200 OK\r\n");
+        let mut length = 0;
+        loop {
+            let line = read_line(reader);
+            assert!(!line.is_empty(), "closed in the middle of the head");
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                length = n.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; length];
+        std::io::Read::read_exact(reader, &mut body).unwrap();
+        assert!(String::from_utf8(body).unwrap().contains(r#""text":"wake up""#));
+    }
+    server.interrupt();
     assert!(server.exit_within(Duration::from_secs(1)).success());
 }

@@ -2,5 +2,6 @@
 
 pub mod chat;
 pub mod echo;
+pub mod http;
 pub mod lifecycle;
 pub mod ws_echo;

@@ -1,4 +1,4 @@
-//! Lesson 5, client side: lines typed (or piped) go out as WebSocket text messages, and each
+//! Lesson 6, client side: lines typed (or piped) go out as WebSocket text messages, and each
 //! echo is printed as it comes back.
 //!
 //! tungstenite does the client's half of the protocol: the upgrade request with a random key,

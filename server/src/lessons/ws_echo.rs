@@ -1,4 +1,4 @@
-//! Lesson 5, server side: the threaded echo server of lesson 3, over WebSocket.
+//! Lesson 6, server side: the threaded echo server of lesson 3, over WebSocket.
 //!
 //! What changed from lesson 3 is what tungstenite now does for us. A WebSocket connection starts
 //! as an HTTP request that asks to *upgrade*; after the `101 Switching Protocols` answer the same
@@ -26,7 +26,7 @@ pub const MAX_CONNECTIONS: usize = 1000;
 /// Serves WebSocket echo clients, one thread each, until `shutdown`.
 pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    info!("WebSocket echo server on ws://{addr}/ (connect with `cargo client ws-echo`)");
+    info!("WebSocket echo server listening on ws://{addr}/ (connect with `cargo client ws-echo`)");
     let refuse = move |mut stream: TcpStream, _peer| {
         let why = format!("{max_connections} clients already connected, try again later");
         http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
