@@ -68,48 +68,14 @@ fn read_head(stream: &mut TcpStream) -> String {
 
 /// A client frame: FIN set, the given opcode, masked with a fixed key (or not at all).
 fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut out = vec![0x80 | opcode];
-    let mask_bit = if masked { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(mask_bit | n as u8),
-        n if n < 65536 => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    let key = [0x37, 0xfa, 0x21, 0x3d];
-    if masked {
-        out.extend_from_slice(&key);
-    }
-    out.extend(payload.iter().enumerate().map(|(i, b)| if masked { b ^ key[i % 4] } else { *b }));
-    out
+    common::frame::encode(opcode, payload, masked.then_some([0x37, 0xfa, 0x21, 0x3d]))
 }
 
 /// The next server frame: (opcode, payload). Server frames are never masked.
 fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).expect("a frame before the deadline");
-    assert_eq!(head[1] & 0x80, 0, "the server masked a frame");
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut n = [0u8; 2];
-            stream.read_exact(&mut n).unwrap();
-            u16::from_be_bytes(n) as usize
-        }
-        127 => {
-            let mut n = [0u8; 8];
-            stream.read_exact(&mut n).unwrap();
-            u64::from_be_bytes(n) as usize
-        }
-        n => n as usize,
-    };
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).unwrap();
-    (head[0] & 0x0f, payload)
+    let frame = common::frame::read(stream, 1 << 24).expect("a frame before the deadline");
+    assert_eq!(frame.mask, None, "the server masked a frame");
+    (frame.opcode, frame.payload)
 }
 
 /// Reads the server's Close frame and returns its code.

@@ -5,17 +5,23 @@
 //!
 //! - [`shutdown`]: Ctrl-C turned into a handle that every accept loop and connection watches;
 //! - [`logging`]: the log format a learner reads in each terminal;
+//! - [`frame`]: WebSocket frames taken apart by hand;
+//! - [`handshake`]: `Sec-WebSocket-Accept` by hand;
 //! - [`line`]: newline framing with a length limit and UTF-8 checks;
+//! - [`ws`]: a WebSocket connection split into a reading and a writing half;
 //! - [`net`]: binding and connecting with errors that say what to do next;
 //! - [`percent`]: percent-encoding for URL query strings;
 //! - [`protocol`]: the chat's commands, server lines and naming rules.
 
+pub mod frame;
+pub mod handshake;
 pub mod line;
 pub mod logging;
 pub mod net;
 pub mod percent;
 pub mod protocol;
 pub mod shutdown;
+pub mod ws;
 
 pub use shutdown::Shutdown;
 

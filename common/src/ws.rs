@@ -1,0 +1,256 @@
+//! WebSocket connections on plain blocking threads: the reader/writer split.
+//!
+//! ## The problem
+//! `tungstenite::WebSocket` owns its socket and wants `&mut self` both to read and to write. A
+//! blocking server cannot share it between a thread that waits in `read` (for the client) and a
+//! thread that writes (for everybody else's messages): whoever holds it while waiting in `read`
+//! blocks every write. The library's authors say such a split "doesn't exist and can't exist" for
+//! `WebSocket`, and point to async.
+//!
+//! ## The split
+//! A socket *can* be read and written at the same time; it is only tungstenite's one object that
+//! cannot. So each side gets its own `tungstenite::protocol::WebSocketContext` (the framing state
+//! without the socket) over its own `try_clone`d handle of the same `TcpStream`:
+//!
+//! - the [`Reader`] decodes frames from the read half. Its context would like to answer pings and
+//!   closes itself by writing into the stream it reads from; it is given a stream whose writes go
+//!   nowhere ([`ReadHalf`]), and it forwards those answers to the writer instead;
+//! - the [`Writer`] owns the only context that writes, behind a `Mutex`, so the reader's answers
+//!   and the application's messages never interleave mid-frame.
+//!
+//! Errors become close codes, sent by the writer: a protocol violation is 1002, invalid UTF-8 in
+//! a text message 1007, a message over the size limit 1009, the server going away 1001.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as Half, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tungstenite::error::{Error, ProtocolError};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
+use tungstenite::Message;
+
+use crate::Shutdown;
+
+/// After our Close frame, how long we keep reading what the client still sends before dropping
+/// the connection. Closing a socket that has unread bytes makes the kernel send a reset, which
+/// can destroy our Close frame before the client reads it; reading them first avoids that.
+pub const LINGER: Duration = Duration::from_millis(500);
+
+/// How much one `read` from the socket may take in. tungstenite zero-fills this much of its
+/// buffer before every read, so its default (128 KiB) costs a 128 KiB `memset` per small
+/// message; 16 KiB measured faster for chat-sized messages, and a big message simply takes more
+/// reads.
+pub const READ_BUFFER: usize = 16 * 1024;
+
+/// Limits for one WebSocket connection: the largest message (after reassembling its fragments)
+/// and the largest single frame. Past either, the client gets close code 1009.
+pub fn config(max_message: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+        .read_buffer_size(READ_BUFFER)
+}
+
+/// Builds the two halves over one upgraded socket. `already_read` holds bytes that arrived with
+/// the handshake (a client may send its first frame without waiting for our answer).
+pub fn split(
+    stream: TcpStream,
+    already_read: Vec<u8>,
+    role: Role,
+    config: WebSocketConfig,
+    shutdown: &Shutdown,
+) -> io::Result<(Reader, Writer)> {
+    let writer = Writer(Arc::new(Mutex::new(WriteSide {
+        context: WebSocketContext::new(role, Some(config)),
+        stream: stream.try_clone()?,
+    })));
+    let reader = Reader {
+        context: WebSocketContext::from_partially_read(already_read, role, Some(config)),
+        stream: ReadHalf(stream),
+        writer: writer.clone(),
+        shutdown: shutdown.clone(),
+    };
+    Ok((reader, writer))
+}
+
+/// The writing half: every frame this connection sends goes through here.
+#[derive(Clone)]
+pub struct Writer(Arc<Mutex<WriteSide>>);
+
+struct WriteSide {
+    context: WebSocketContext,
+    stream: TcpStream,
+}
+
+impl Writer {
+    /// Sends one message and flushes it.
+    pub fn send(&self, message: Message) -> Result<(), Error> {
+        self.send_all([message])
+    }
+
+    /// Sends several messages with one flush at the end: one system call for a burst.
+    pub fn send_all(&self, messages: impl IntoIterator<Item = Message>) -> Result<(), Error> {
+        let mut side = self.lock();
+        let WriteSide { context, stream } = &mut *side;
+        for message in messages {
+            context.write(stream, message)?;
+        }
+        context.flush(stream)
+    }
+
+    /// Sends a Close frame, unless one went out already. After it, nothing more is sent.
+    pub fn close(&self, frame: Option<CloseFrame>) {
+        let mut side = self.lock();
+        let WriteSide { context, stream } = &mut *side;
+        if context.can_write() {
+            let _ = context.close(stream, frame);
+        }
+    }
+
+    /// Shuts the socket down in both directions: the reader's `read` ends at once.
+    pub fn cut(&self) {
+        let _ = self.lock().stream.shutdown(Half::Both);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WriteSide> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Why a WebSocket connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// The client closed with this code (the close handshake completed).
+    Closed(Option<CloseCode>),
+    /// We closed with this code because the client broke a rule.
+    Failed(CloseCode, String),
+    /// The connection broke without a close handshake (a reset, a killed client).
+    Lost(String),
+    /// The server is stopping; the client got 1001 Going Away.
+    Shutdown,
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            End::Closed(Some(code)) => write!(f, "closed by the client ({})", u16::from(*code)),
+            End::Closed(None) => write!(f, "closed by the client"),
+            End::Failed(code, why) => write!(f, "closed with {}: {why}", u16::from(*code)),
+            End::Lost(why) => write!(f, "connection lost: {why}"),
+            End::Shutdown => write!(f, "server shutting down (sent 1001)"),
+        }
+    }
+}
+
+/// The reading half: decodes the client's frames, answers pings and closes through the writer.
+pub struct Reader {
+    context: WebSocketContext,
+    stream: ReadHalf,
+    writer: Writer,
+    shutdown: Shutdown,
+}
+
+impl Reader {
+    /// The next text or binary message, or why there will be none.
+    pub fn recv(&mut self) -> Result<Message, End> {
+        loop {
+            match self.context.read(&mut self.stream) {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => return Ok(message),
+                // Our context queued a Pong into the void; the writer sends the real one.
+                Ok(Message::Ping(data)) => {
+                    let _ = self.writer.send(Message::Pong(data));
+                }
+                Ok(Message::Pong(_) | Message::Frame(_)) => {}
+                // The client starts the close handshake: echo its code (tungstenite has already
+                // replaced a code that is not allowed by 1002), and the handshake is complete.
+                Ok(Message::Close(frame)) => {
+                    let code = frame.as_ref().map(|f| f.code);
+                    self.writer.close(frame);
+                    return Err(End::Closed(code));
+                }
+                Err(error) => return Err(self.fail(error)),
+            }
+        }
+    }
+
+    /// Turns a read error into a close code (sent) and an [`End`].
+    fn fail(&self, error: Error) -> End {
+        if self.shutdown.is_triggered() {
+            self.writer.close(Some(close_frame(CloseCode::Away, "server shutting down")));
+            return End::Shutdown;
+        }
+        let (code, why) = match error {
+            Error::ConnectionClosed | Error::AlreadyClosed => return End::Closed(None),
+            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                return End::Lost("closed without a close frame".into())
+            }
+            Error::Io(e) => return End::Lost(crate::net::describe(&e)),
+            Error::Protocol(e) => (CloseCode::Protocol, e.to_string()),
+            Error::Utf8(e) => (CloseCode::Invalid, format!("invalid UTF-8 in a text message: {e}")),
+            Error::Capacity(e) => (CloseCode::Size, e.to_string()),
+            other => (CloseCode::Error, other.to_string()),
+        };
+        self.writer.close(Some(close_frame(code, &why)));
+        End::Failed(code, why)
+    }
+
+    /// Ends the TCP connection once the WebSocket is closed: our FIN, then whatever the client
+    /// still sends is read and dropped (for at most [`LINGER`]) so the close stays clean.
+    pub fn finish(mut self) {
+        let stream = &mut self.stream.0;
+        let _ = stream.shutdown(Half::Write);
+        let deadline = Instant::now() + LINGER;
+        let mut buf = [0u8; 4096];
+        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+            if stream.set_read_timeout(Some(left)).is_err() || matches!(stream.read(&mut buf), Ok(0) | Err(_))
+            {
+                break;
+            }
+        }
+    }
+}
+
+/// A close frame with a reason cut to the 123 bytes a control frame leaves for it.
+pub fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame { code, reason: reason[..end].to_string().into() }
+}
+
+/// The reader's view of the socket: reads go to the socket, writes go nowhere. (Its context
+/// tries to write Pong and Close replies; the [`Writer`] sends those instead.)
+pub struct ReadHalf(TcpStream);
+
+impl Read for ReadHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for ReadHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_in_a_control_frame_without_splitting_a_character() {
+        let reason = "가".repeat(50); // 150 bytes
+        let frame = close_frame(CloseCode::Protocol, &reason);
+        assert_eq!(frame.reason.len(), 123);
+        assert!(reason.starts_with(frame.reason.as_str()));
+    }
+}
