@@ -81,6 +81,14 @@ enum Lesson {
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9001")]
         addr: String,
     },
+    /// 7. The WebSocket handshake and one frame, by hand
+    Handshake {
+        #[command(flatten)]
+        connect: Connect,
+        /// The message to send in the frame
+        #[arg(long, default_value = "hello, WebSocket")]
+        message: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -132,6 +140,9 @@ fn run(lesson: Lesson) -> Result<(), String> {
         }
         Lesson::LongPoll(http) => run_http(http, lessons::http::Mode::LongPoll, &mut stdout)?,
         Lesson::Stream(http) => run_http(http, lessons::http::Mode::Stream, &mut stdout)?,
+        Lesson::Handshake { connect, message } => {
+            println!("{}", lessons::handshake::run(&connect.addr, &message)?);
+        }
         Lesson::WsEcho { addr } => {
             lessons::ws_echo::run(&addr, std::io::stdin().lock(), &mut stdout)?;
         }

@@ -61,6 +61,8 @@ enum Lesson {
         #[arg(long, default_value_t = lessons::ws_echo::MAX_CONNECTIONS)]
         max_connections: usize,
     },
+    /// 7. The WebSocket handshake by hand, one frame taken apart, then tungstenite
+    Handshake(Bind),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +101,7 @@ fn run(lesson: Lesson) -> Result<(), String> {
         Lesson::WsEcho { addr, max_connections } => {
             lessons::ws_echo::run(common::net::bind(&addr)?, &shutdown, max_connections)
         }
+        Lesson::Handshake(bind) => lessons::handshake::run(common::net::bind(&bind.addr)?, &shutdown),
     }
     .map_err(|e| format!("the server failed: {e}"))
 }

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod echo;
+pub mod handshake;
 pub mod http;
 pub mod lifecycle;
 pub mod ws_echo;

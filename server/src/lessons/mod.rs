@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod echo;
+pub mod handshake;
 pub mod http_chat;
 pub mod lifecycle;
 pub mod threaded_echo;

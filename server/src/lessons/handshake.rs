@@ -1,0 +1,145 @@
+//! Lesson 7, server side: the WebSocket opening handshake by hand, and one frame taken apart.
+//!
+//! ```text
+//! 1. read an ordinary HTTP request          GET / HTTP/1.1 ... Upgrade: websocket ...
+//! 2. check that it asks for a WebSocket     method, Upgrade, Connection, version 13, a key
+//! 3. compute Sec-WebSocket-Accept           base64(SHA-1(key + GUID))
+//! 4. answer 101 Switching Protocols         from here on, the connection carries frames
+//! 5. read the first frame, field by field   FIN, opcode, MASK, length, masking key, payload
+//! 6. hand the socket to tungstenite         which carries on: echo, pings, the close
+//! ```
+
+use std::io::{self, Cursor, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use common::{frame, handshake, Shutdown};
+use log::info;
+use tungstenite::protocol::{Role, WebSocket};
+use tungstenite::Message;
+
+use crate::http;
+use crate::workers::accept_loop;
+use crate::ws;
+
+/// The largest message this lesson accepts.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Clients at once: this lesson is for watching, not for load.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// Serves handshake clients until `shutdown`.
+pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    info!("handshake server listening on ws://{addr}/ (start `cargo client handshake` in another terminal)");
+    let refuse = |mut stream: TcpStream, _peer| {
+        http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, "too many clients, try again later", &[]);
+    };
+    let watcher = shutdown.clone();
+    accept_loop(&listener, shutdown, MAX_CONNECTIONS, refuse, move |stream, peer| {
+        if let Err(e) = serve(stream, peer, &watcher) {
+            info!("{peer}: {e}");
+        }
+    })
+}
+
+fn serve(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> Result<(), String> {
+    let _tracked = shutdown.track(&stream).map_err(|e| e.to_string())?;
+
+    // 1. An ordinary HTTP request.
+    let request = match http::read_request(&mut stream) {
+        Ok(request) => request,
+        Err(http::ReadError::Gone) => return Err("left before sending a request".into()),
+        Err(http::ReadError::Bad(status, why)) => {
+            http::refuse(&mut stream, status, &why, &[]);
+            return Err(format!("{} {}: {why}", status.0, status.1));
+        }
+    };
+    info!("1. {peer} sent an HTTP request: {} {}", request.method, request.target);
+    for (name, value) in &request.headers {
+        info!("     {name}: {value}");
+    }
+
+    // 2. Does it ask for a WebSocket?
+    let key = match ws::check_upgrade(&request) {
+        Ok(key) => key.to_string(),
+        Err((status, why, header)) => {
+            http::refuse(&mut stream, status, &why, header.as_slice());
+            return Err(format!("2. not a WebSocket upgrade, answered {} {}: {why}", status.0, status.1));
+        }
+    };
+    info!("2. it asks to upgrade to WebSocket version 13, with the key {key}");
+
+    // 3. The proof that we understood.
+    let accept = handshake::accept_key(&key);
+    info!("3. Sec-WebSocket-Accept = base64(SHA-1(\"{key}\" + \"{}\")) = {accept}", handshake::GUID);
+
+    // 4. The answer; after its blank line, the connection speaks WebSocket.
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(response.as_bytes()).map_err(|e| e.to_string())?;
+    info!("4. answered 101 Switching Protocols: from now on, frames");
+
+    // 5. The first frame, by hand. Bytes that came with the request come first.
+    let mut input = Cursor::new(request.tail).chain(&stream);
+    let first =
+        frame::read(&mut input, MAX_MESSAGE as u64).map_err(|e| format!("reading the first frame: {e}"))?;
+    describe(&first);
+
+    // 6. tungstenite carries on with the same socket (and whatever we read beyond the frame).
+    let (rest, _) = input.into_inner();
+    let already_read = rest.get_ref()[rest.position() as usize..].to_vec();
+    let mut socket =
+        WebSocket::from_partially_read(stream, already_read, Role::Server, Some(ws::config(MAX_MESSAGE)));
+    info!("6. handed the socket to tungstenite; echoing from now on");
+    let mut message = match first.opcode {
+        0x1 => Some(Message::text(
+            String::from_utf8(first.payload).map_err(|_| "the first text frame is not UTF-8")?,
+        )),
+        0x2 => Some(Message::binary(first.payload)),
+        _ => None,
+    };
+    loop {
+        if let Some(message) = message.take() {
+            socket.send(message).map_err(|e| e.to_string())?;
+        }
+        match socket.read() {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => message = Some(m),
+            Ok(Message::Close(frame)) => {
+                let code = frame.map_or("no code".to_string(), |f| u16::from(f.code).to_string());
+                info!("{peer} closed ({code}); tungstenite answered with the same code");
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Prints every field of a frame, the way the RFC's diagram names them.
+fn describe(frame: &frame::Frame) {
+    info!("5. the first frame, taken apart:");
+    info!(
+        "     FIN = {} ({})",
+        u8::from(frame.fin),
+        if frame.fin { "the last frame of its message" } else { "more to come" }
+    );
+    info!("     RSV1-3 = {:03b} (no extension in use)", frame.rsv);
+    info!("     opcode = {:#x} ({})", frame.opcode, frame.kind());
+    match frame.mask {
+        Some(key) => info!("     MASK = 1, masking key = {}", hex(&key)),
+        None => info!("     MASK = 0: a client must mask every frame!"),
+    }
+    info!("     payload length = {} bytes", frame.payload.len());
+    if let Some(key) = frame.mask {
+        let on_the_wire: Vec<u8> =
+            frame.payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]).take(16).collect();
+        info!("     payload as sent (masked) = {}", hex(&on_the_wire));
+    }
+    info!("     payload unmasked = {:?}", String::from_utf8_lossy(&frame.payload));
+}
+
+/// Bytes as hex pairs: `37 fa 21 3d`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
