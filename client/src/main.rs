@@ -89,6 +89,17 @@ enum Lesson {
         #[arg(long, default_value = "hello, WebSocket")]
         message: String,
     },
+    /// 8. Chat over WebSocket (the lab's or `cargo server ws`): the same as `chat`
+    Ws {
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Your nickname (otherwise the server gives you a guest name; /nick changes it)
+        #[arg(long)]
+        nick: Option<String>,
+        /// The room to join (otherwise the lobby; /join changes it)
+        #[arg(long)]
+        room: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -140,6 +151,21 @@ fn run(lesson: Lesson) -> Result<(), String> {
         }
         Lesson::LongPoll(http) => run_http(http, lessons::http::Mode::LongPoll, &mut stdout)?,
         Lesson::Stream(http) => run_http(http, lessons::http::Mode::Stream, &mut stdout)?,
+        Lesson::Ws { addr, nick, room } => {
+            let chat = lessons::ws_chat::WsChat::connect(&addr)?;
+            let writer = chat.writer();
+            let presses = std::sync::atomic::AtomicUsize::new(0);
+            ctrlc::set_handler(move || {
+                // The first Ctrl-C leaves with a close frame; a second one does not wait.
+                if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                    std::process::exit(130);
+                }
+                lessons::ws_chat::leave(&writer);
+            })
+            .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
+            let input = std::io::BufReader::new(std::io::stdin());
+            chat.run(nick.as_deref(), room.as_deref(), input, &mut stdout)?;
+        }
         Lesson::Handshake { connect, message } => {
             println!("{}", lessons::handshake::run(&connect.addr, &message)?);
         }

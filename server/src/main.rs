@@ -63,6 +63,29 @@ enum Lesson {
     },
     /// 7. The WebSocket handshake by hand, one frame taken apart, then tungstenite
     Handshake(Bind),
+    /// 8. The chat over WebSocket, on the reader/writer split (default 127.0.0.1:8080, path /ws)
+    Ws {
+        #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = HTTP_ADDR)]
+        addr: String,
+        /// Also let pages from this origin join (for example http://localhost:3000); repeatable
+        #[arg(long, value_name = "ORIGIN")]
+        allow_origin: Vec<String>,
+    },
+    /// The lab: one chat for every transport - TCP, HTTP polling/streaming, WebSocket, the browser
+    Lab {
+        /// The TCP chat's address (nc, `cargo client chat`)
+        #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
+        tcp: String,
+        /// The web side's address: the browser page, WebSocket and the HTTP endpoints
+        #[arg(long, value_name = "HOST:PORT", default_value = HTTP_ADDR)]
+        http: String,
+        /// Listen on HOST for both (0.0.0.0 opens the lab to your network, a classroom)
+        #[arg(long, value_name = "HOST")]
+        bind: Option<String>,
+        /// Also let pages from this origin join over WebSocket; repeatable
+        #[arg(long, value_name = "ORIGIN")]
+        allow_origin: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -102,6 +125,21 @@ fn run(lesson: Lesson) -> Result<(), String> {
             lessons::ws_echo::run(common::net::bind(&addr)?, &shutdown, max_connections)
         }
         Lesson::Handshake(bind) => lessons::handshake::run(common::net::bind(&bind.addr)?, &shutdown),
+        Lesson::Ws { addr, allow_origin } => {
+            let hub = Arc::new(Hub::new(Limits::default()));
+            let origins = lessons::ws_chat::Origins { extra: allow_origin };
+            lessons::ws_chat::run(common::net::bind(&addr)?, &shutdown, hub, origins)
+        }
+        Lesson::Lab { tcp, http, bind, allow_origin } => {
+            let on_host = |addr: String| match &bind {
+                Some(host) => format!("{host}:{}", addr.rsplit(':').next().unwrap_or_default()),
+                None => addr,
+            };
+            let (tcp, web) = (common::net::bind(&on_host(tcp))?, common::net::bind(&on_host(http))?);
+            let hub = Arc::new(Hub::new(Limits::default()));
+            let origins = lessons::ws_chat::Origins { extra: allow_origin };
+            lessons::lab::run(tcp, web, &shutdown, hub, lessons::http_chat::Config::default(), origins)
+        }
     }
     .map_err(|e| format!("the server failed: {e}"))
 }

@@ -84,7 +84,7 @@ impl Chat {
         {
             let sender = sender.clone();
             // Not joined: at the end this thread may still wait for a key that never comes.
-            thread::spawn(move || send_lines(input, &sender));
+            thread::spawn(move || send_lines(input, |line| sender.send(line), || sender.quit()));
         }
 
         let mut me = String::new();
@@ -117,18 +117,19 @@ impl Chat {
     }
 }
 
-/// Sends each line of `input`; `/quit` at its end (Ctrl-D, or the end of a pipe).
-fn send_lines(input: impl BufRead, sender: &Sender) {
+/// Sends each line of `input` with `send` (false: the connection is gone); at `/quit` or at the
+/// end of the input (Ctrl-D, or the end of a pipe), calls `quit`.
+pub fn send_lines(input: impl BufRead, send: impl Fn(&str) -> bool, quit: impl FnOnce()) {
     for line in input.lines() {
         let Ok(line) = line else { break };
         if line.trim() == "/quit" {
             break;
         }
-        if !sender.send(&line) {
+        if !send(&line) {
             return;
         }
     }
-    sender.quit();
+    quit();
 }
 
 /// How a line from the server is shown: our own messages apart from everyone else's, and

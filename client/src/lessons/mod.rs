@@ -5,4 +5,5 @@ pub mod echo;
 pub mod handshake;
 pub mod http;
 pub mod lifecycle;
+pub mod ws_chat;
 pub mod ws_echo;

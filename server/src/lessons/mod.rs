@@ -4,6 +4,8 @@ pub mod chat;
 pub mod echo;
 pub mod handshake;
 pub mod http_chat;
+pub mod lab;
 pub mod lifecycle;
 pub mod threaded_echo;
+pub mod ws_chat;
 pub mod ws_echo;

@@ -1,0 +1,117 @@
+//! The lab: one process, one hub, every transport.
+//!
+//! ```text
+//!                      +--------------------------- one Hub ---------------------------+
+//! TCP port (7878)  --> | lesson 4: nc, telnet, `cargo client chat`                      |
+//! HTTP port (8080) --> | GET /         the browser page                                 |
+//!                      | GET /ws       lesson 8: WebSocket (the page, `cargo client ws`)|
+//!                      | /poll /long-poll /stream /send   lesson 5: HTTP               |
+//!                      +----------------------------------------------------------------+
+//! ```
+//!
+//! A browser, a terminal client and `nc` sit in the same room and see each other.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+
+use common::Shutdown;
+use log::info;
+
+use super::chat;
+use super::http_chat::{self, Config, Next};
+use super::ws_chat::{self, Origins};
+use crate::http::{self, Request};
+use crate::hub::Hub;
+use crate::workers::accept_loop;
+
+/// The browser page, in the binary: no build step, no files to find at run time.
+pub const PAGE: &str = include_str!("../web/index.html");
+
+/// Runs the TCP chat on `tcp` and the web side on `web`, both on `hub`, until `shutdown`.
+pub fn run(
+    tcp: TcpListener,
+    web: TcpListener,
+    shutdown: &Shutdown,
+    hub: Arc<Hub>,
+    config: Config,
+    origins: Origins,
+) -> io::Result<()> {
+    announce(tcp.local_addr()?, web.local_addr()?);
+    let chat_side = {
+        let (hub, shutdown) = (hub.clone(), shutdown.clone());
+        thread::Builder::new().name("lab tcp".into()).spawn(move || chat::run(tcp, &shutdown, hub))?
+    };
+    let closing = hub.clone();
+    shutdown.on_trigger(move || closing.close());
+    let max = config.max_connections;
+    let refuse = move |mut stream: TcpStream, _peer| {
+        let why = format!("{max} connections already open, try again later");
+        http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
+    };
+    let watcher = shutdown.clone();
+    let router =
+        move |stream: &mut TcpStream, request: Request, hub: &Hub, config: &Config, shutdown: &Shutdown| {
+            route(stream, request, hub, config, shutdown, &origins)
+        };
+    accept_loop(&web, shutdown, max, refuse, move |stream, peer| {
+        http_chat::serve_connection(stream, peer, &hub, &config, &watcher, &router)
+    })?;
+    let _ = chat_side.join();
+    info!("the lab is closed");
+    Ok(())
+}
+
+/// The page and the WebSocket upgrade; everything else is lesson 5's.
+fn route(
+    stream: &mut TcpStream,
+    request: Request,
+    hub: &Hub,
+    config: &Config,
+    shutdown: &Shutdown,
+    origins: &Origins,
+) -> Next {
+    match (request.method.as_str(), request.path()) {
+        ("GET", "/" | "/index.html") => {
+            let headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")];
+            match http::respond(stream, http::OK, &headers, PAGE.as_bytes()) {
+                Ok(()) => Next::KeepAlive,
+                Err(_) => Next::Close,
+            }
+        }
+        ("GET", "/ws") => {
+            // The WebSocket session takes over this connection until it ends.
+            if let (Ok(owned), Ok(peer)) = (stream.try_clone(), stream.peer_addr()) {
+                ws_chat::serve(owned, request, peer, hub, origins, shutdown);
+            }
+            Next::Close
+        }
+        _ => http_chat::route(stream, request, hub, config, shutdown),
+    }
+}
+
+/// Says where to point a browser and the terminal clients, and, when the lab listens on every
+/// address, which addresses students on the same network should use.
+fn announce(tcp: SocketAddr, web: SocketAddr) {
+    let hosts: Vec<IpAddr> = if web.ip().is_unspecified() {
+        let all = if_addrs::get_if_addrs().unwrap_or_default();
+        all.into_iter().map(|i| i.ip()).filter(|ip| ip.is_ipv4() && !ip.is_loopback()).collect()
+    } else {
+        vec![web.ip()]
+    };
+    let hosts = if hosts.is_empty() { vec![IpAddr::from([127, 0, 0, 1])] } else { hosts };
+    info!("the lab is open, one chat for every transport:");
+    for host in &hosts {
+        let (web, tcp) = (SocketAddr::new(*host, web.port()), SocketAddr::new(*host, tcp.port()));
+        info!("  browser:  http://{web}/");
+        info!(
+            "  terminal: cargo client chat --addr {tcp}   |   cargo client ws --addr {web}   |   nc {} {}",
+            tcp.ip(),
+            tcp.port()
+        );
+    }
+    if web.ip().is_unspecified() {
+        info!("  (students use one of the addresses above; your firewall may ask to let them in)");
+    }
+}
