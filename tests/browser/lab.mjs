@@ -1,0 +1,74 @@
+// The lab's page in a real browser (headless Chromium, driven by playwright-core), chatting
+// with a TCP member (this script, like nc) over each of the page's four transports.
+//   node lab.mjs http://127.0.0.1:8080/ 127.0.0.1:7878
+// Exits 0 and prints "ok" when every transport carried a message both ways.
+import net from "node:net";
+import { chromium } from "playwright-core";
+
+const [url, tcp] = process.argv.slice(2);
+const fail = (why) => { console.error(`FAIL: ${why}`); process.exit(1); };
+setTimeout(() => fail("took more than 60 s"), 60_000).unref();
+
+// A TCP member of the chat.
+const lines = [];
+let waiter = null;
+const member = net.connect(Number(tcp.split(":")[1]), tcp.split(":")[0]);
+let buffered = "";
+member.setEncoding("utf8");
+member.on("data", (data) => {
+  buffered += data;
+  let end;
+  while ((end = buffered.indexOf("\n")) >= 0) {
+    lines.push(buffered.slice(0, end));
+    buffered = buffered.slice(end + 1);
+  }
+  if (waiter) waiter();
+});
+member.on("error", (e) => fail(`tcp member: ${e.message}`));
+function memberSees(wanted) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the TCP member never saw ${JSON.stringify(wanted)}; saw ${JSON.stringify(lines.slice(-8))}`)), 10_000);
+    waiter = () => { if (lines.includes(wanted)) { clearTimeout(timer); waiter = null; resolve(); } };
+    waiter();
+  });
+}
+member.write("/nick nc-user\n");
+await memberSees("* you are now nc-user in lobby");
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"],
+});
+try {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => fail(`the page threw: ${e.message}`));
+  await page.goto(url);
+  for (const transport of ["ws", "sse", "long-poll", "poll"]) {
+    const nick = `web-${transport}`;
+    await page.fill("#nick", nick);
+    await page.selectOption("#transport", transport);
+    if (transport === "poll") await page.fill("#interval", "0.2");
+    await page.click("#connect");
+    if (transport === "ws") await page.locator("#log li", { hasText: `you are now ${nick} in lobby` }).waitFor({ timeout: 10_000 });
+    // From the browser to everyone.
+    const text = `hello from ${transport}, 안녕`;
+    await page.fill("#text", text);
+    await page.click("#send");
+    await memberSees(`${nick}: ${text}`);
+    await page.locator("#log li", { hasText: `[you] ${text}` }).waitFor({ timeout: 10_000 });
+    // From everyone to the browser.
+    member.write(`tcp to ${transport}\n`);
+    await page.locator("#log li", { hasText: `nc-user: tcp to ${transport}` }).first().waitFor({ timeout: 10_000 });
+    const requests = await page.locator("#costs tr.active td").nth(1).textContent();
+    if (!(Number(requests) >= 1)) fail(`${transport}: the page counted ${requests} requests`);
+    await page.click("#connect"); // disconnect
+    console.log(`${transport}: both ways, ${requests} request(s) so far`);
+  }
+  console.log("ok");
+} catch (e) {
+  fail(e.message);
+} finally {
+  await browser.close();
+  member.end();
+}
