@@ -81,6 +81,33 @@ enum Lesson {
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9001")]
         addr: String,
     },
+    /// Measure every transport side by side: requests, bytes and delay per message
+    Compare {
+        /// A running lab's TCP chat (with --web); otherwise a lab starts in this process
+        #[arg(long, value_name = "HOST:PORT", requires = "web")]
+        tcp: Option<String>,
+        /// A running lab's web side (with --tcp)
+        #[arg(long, value_name = "HOST:PORT", requires = "tcp")]
+        web: Option<String>,
+        /// Subscribers per transport
+        #[arg(long, default_value_t = 5)]
+        subscribers: usize,
+        /// Messages the publisher sends per transport
+        #[arg(long, default_value_t = 20)]
+        messages: usize,
+        /// Messages per second
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Polling intervals to measure, in seconds
+        #[arg(long, value_delimiter = ',', default_value = "1,0.25")]
+        intervals: Vec<f64>,
+        /// Also write the raw figures as JSON to this file
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+        /// Also draw the figures as an SVG chart in this file
+        #[arg(long, value_name = "FILE")]
+        svg: Option<std::path::PathBuf>,
+    },
     /// 7. The WebSocket handshake and one frame, by hand
     Handshake {
         #[command(flatten)]
@@ -165,6 +192,22 @@ fn run(lesson: Lesson) -> Result<(), String> {
             .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
             let input = std::io::BufReader::new(std::io::stdin());
             chat.run(nick.as_deref(), room.as_deref(), input, &mut stdout)?;
+        }
+        Lesson::Compare { tcp, web, subscribers, messages, rate, intervals, json, svg } => {
+            if rate <= 0.0 || subscribers == 0 || messages == 0 || intervals.iter().any(|i| *i <= 0.0) {
+                return Err("--rate, --subscribers, --messages and --intervals must be positive".into());
+            }
+            let options =
+                client::compare::Options { addrs: tcp.zip(web), subscribers, messages, rate, intervals };
+            let rows = client::compare::run(&options, &mut std::io::stderr())?;
+            print!("{}", client::compare::table(&rows));
+            if let Some(path) = json {
+                let figures = serde_json::Value::Array(rows.iter().map(client::compare::Row::json).collect());
+                client::compare::save(&path, &format!("{figures:#}\n"))?;
+            }
+            if let Some(path) = svg {
+                client::compare::save(&path, &client::compare::svg(&rows))?;
+            }
         }
         Lesson::Handshake { connect, message } => {
             println!("{}", lessons::handshake::run(&connect.addr, &message)?);

@@ -52,9 +52,9 @@ impl Stats {
 }
 
 /// A socket that counts every byte it moves.
-struct Counted {
-    stream: TcpStream,
-    stats: Arc<Stats>,
+pub struct Counted {
+    pub stream: TcpStream,
+    pub stats: Arc<Stats>,
 }
 
 impl Read for Counted {
@@ -243,7 +243,8 @@ pub fn run(
 }
 
 /// Polling and long polling: the same loop; long polling just asks a server that waits.
-fn poll(
+/// `room` is already percent-encoded; `show` gets every event.
+pub fn poll(
     addr: &str,
     mode: Mode,
     room: &str,
@@ -284,7 +285,8 @@ fn poll(
 }
 
 /// Streaming: one request, then Server-Sent Events in a chunked body, until one side stops.
-fn stream(
+/// `room` is already percent-encoded; `show` gets every event.
+pub fn stream(
     addr: &str,
     room: &str,
     stats: &Arc<Stats>,
