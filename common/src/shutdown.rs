@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as Half, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 /// A cloneable stop signal for one server. Every clone is the same signal.
@@ -39,7 +39,7 @@ struct Inner {
 #[derive(Default)]
 struct State {
     listeners: Vec<SocketAddr>,
-    connections: HashMap<u64, TcpStream>,
+    connections: HashMap<u64, Handle>,
     next_id: u64,
     /// Run on trigger, for whatever waits on something other than a socket (a condition
     /// variable, a channel).
@@ -72,10 +72,10 @@ impl Shutdown {
         if self.inner.triggered.swap(true, Ordering::SeqCst) {
             return;
         }
-        for stream in state.connections.values() {
+        for handle in state.connections.values() {
             // `read()` on this socket now returns 0 at once; writing still works, so the
             // handler can still send its goodbye line.
-            let _ = stream.shutdown(Half::Read);
+            handle.shutdown(Half::Read);
         }
         let listeners = state.listeners.clone();
         let callbacks = state.callbacks.clone();
@@ -120,22 +120,32 @@ impl Shutdown {
     /// Tracks a connection until the returned guard is dropped. If the signal has already
     /// fired, the connection's read half is shut at once, so nobody starts waiting on it.
     pub fn track(&self, stream: &TcpStream) -> io::Result<Tracked> {
-        let clone = stream.try_clone()?;
+        Ok(self.register(Handle::Clone(stream.try_clone()?)))
+    }
+
+    /// Like [`Shutdown::track`] for a socket the connection shares through an `Arc`: no second
+    /// descriptor, which matters for a server holding thousands of idle connections (each
+    /// process may open only so many files).
+    pub fn track_shared(&self, stream: &Arc<TcpStream>) -> Tracked {
+        self.register(Handle::Shared(Arc::downgrade(stream)))
+    }
+
+    fn register(&self, handle: Handle) -> Tracked {
         let mut state = self.lock();
         if self.is_triggered() {
-            let _ = clone.shutdown(Half::Read);
+            handle.shutdown(Half::Read);
         }
         let id = state.next_id;
         state.next_id += 1;
-        state.connections.insert(id, clone);
-        Ok(Tracked { shutdown: self.clone(), id })
+        state.connections.insert(id, handle);
+        Tracked { shutdown: self.clone(), id }
     }
 
     /// Shuts every tracked connection down in both directions: a handler blocked in `write` to
     /// a client that stopped reading gets an error and returns.
     pub fn close_all(&self) {
-        for stream in self.lock().connections.values() {
-            let _ = stream.shutdown(Half::Both);
+        for handle in self.lock().connections.values() {
+            handle.shutdown(Half::Both);
         }
     }
 
@@ -153,6 +163,24 @@ impl Shutdown {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A handler that panicked while holding the lock leaves the map as it was: keep going.
         self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How the signal reaches a connection.
+enum Handle {
+    /// A second descriptor of the socket (`try_clone`): simple, but one more open file.
+    Clone(TcpStream),
+    /// The connection's own socket, shared: no extra descriptor. Once the connection is gone,
+    /// the `Weak` no longer upgrades, so a closed (and perhaps reused) descriptor is never touched.
+    Shared(Weak<TcpStream>),
+}
+
+impl Handle {
+    fn shutdown(&self, how: Half) {
+        let _ = match self {
+            Handle::Clone(stream) => stream.shutdown(how),
+            Handle::Shared(weak) => weak.upgrade().map_or(Ok(()), |stream| stream.shutdown(how)),
+        };
     }
 }
 
@@ -224,6 +252,24 @@ mod tests {
         let counter = runs.clone();
         shutdown.on_trigger(move || _ = counter.fetch_add(1, Ordering::SeqCst));
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_shared_socket_is_woken_and_a_dropped_one_is_left_alone() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let conn = Arc::new(listener.accept().unwrap().0);
+        let shutdown = Shutdown::new();
+        let _tracked = shutdown.track_shared(&conn);
+        let gone = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let _gone_tracked = shutdown.track_shared(&gone);
+        drop(gone); // closed before the trigger: its handle must not be used
+        let reader = {
+            let conn = conn.clone();
+            std::thread::spawn(move || (&*conn).read(&mut [0u8; 16]).unwrap())
+        };
+        shutdown.trigger();
+        assert_eq!(reader.join().unwrap(), 0);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::Shutdown;
@@ -56,11 +57,12 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
 ///
 /// There is no framing here: the server does not care where a message ends, it returns bytes
 /// as they come. A 1 MiB message simply takes many `read`s and as many `write_all`s.
-pub fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
-    let _tracked = match shutdown.track(&stream) {
-        Ok(tracked) => tracked,
-        Err(e) => return warn!("{peer}: cannot watch the connection: {e}"),
-    };
+pub fn serve_connection(stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
+    // Shared with the shutdown signal, which may have to wake our blocked `read` (see
+    // `common::shutdown`). `&TcpStream` reads and writes as well as `TcpStream` does.
+    let stream = Arc::new(stream);
+    let _tracked = shutdown.track_shared(&stream);
+    let mut stream = &*stream;
     if let Err(e) = stream.set_read_timeout(Some(IDLE_TIMEOUT)) {
         return warn!("{peer}: cannot set a read timeout: {e}");
     }
