@@ -44,10 +44,13 @@ fn main() {
             .spawn(move || {
                 let stream = TcpStream::connect(web_addr).unwrap();
                 let (mut ws, _) = tungstenite::client::client(format!("ws://{web_addr}/ws"), stream).unwrap();
-                let _ = ready_tx.send(());
                 while let Ok(message) = ws.read() {
                     if let Message::Text(text) = message {
                         for line in text.lines() {
+                            // A member once the hub says so (the upgrade alone is not enough).
+                            if line.starts_with("* you are now ") {
+                                let _ = ready_tx.send(());
+                            }
                             if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok())
                             {
                                 let _ = arrivals.send((seq, epoch.elapsed().as_micros() as u64));
