@@ -81,6 +81,14 @@ enum Lesson {
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9001")]
         addr: String,
     },
+    /// Grade a server (yours, in any language): echo, threaded-echo, chat, http or ws
+    Check {
+        /// Which lesson's server to check
+        lesson: String,
+        /// Where it listens
+        #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
+        addr: String,
+    },
     /// Measure every transport side by side: requests, bytes and delay per message
     Compare {
         /// A running lab's TCP chat (with --web); otherwise a lab starts in this process
@@ -192,6 +200,12 @@ fn run(lesson: Lesson) -> Result<(), String> {
             .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
             let input = std::io::BufReader::new(std::io::stdin());
             chat.run(nick.as_deref(), room.as_deref(), input, &mut stdout)?;
+        }
+        Lesson::Check { lesson, addr } => {
+            let report = client::check::run(&lesson, &addr, &mut stdout)?;
+            if report.failed > 0 {
+                return Err(format!("{} check(s) failed", report.failed));
+            }
         }
         Lesson::Compare { tcp, web, subscribers, messages, rate, intervals, json, svg } => {
             if rate <= 0.0 || subscribers == 0 || messages == 0 || intervals.iter().any(|i| *i <= 0.0) {
