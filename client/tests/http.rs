@@ -243,24 +243,6 @@ fn ctrl_c_ends_open_streams_and_waiting_long_polls_promptly() {
     assert_eq!(texts(&long_poll.join().unwrap()).len(), 0);
 }
 
-/// Output that hands each printed line to the test as it comes.
-struct Lines(mpsc::Sender<String>, Vec<u8>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.1.extend_from_slice(buf);
-        while let Some(end) = self.1.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.1.drain(..=end).collect();
-            let _ = self.0.send(String::from_utf8_lossy(&line).trim_end().to_string());
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs a lesson client; posts `count` messages one after another, each once the client showed
 /// the one before; stops it; returns its counts.
 fn client_costs(mode: Mode, count: usize) -> (u64, u64, u64, u64, u64) {
@@ -271,8 +253,16 @@ fn client_costs(mode: Mode, count: usize) -> (u64, u64, u64, u64, u64) {
     let (addr, stop) = (server.addr.to_string(), shutdown.clone());
     let client = thread::spawn(move || {
         let input = std::io::Cursor::new(Vec::new());
-        client::lessons::http::run(&addr, mode, "lobby", "me", input, &mut Lines(tx, Vec::new()), &stop)
-            .unwrap()
+        client::lessons::http::run(
+            &addr,
+            mode,
+            "lobby",
+            "me",
+            input,
+            &mut support::Screen(tx, Vec::new()),
+            &stop,
+        )
+        .unwrap()
     });
     for i in 0..count {
         hub.post("lobby", "other", &format!("message {i}")).unwrap();

@@ -6,15 +6,13 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 
-use server::hub::{Hub, Limits};
-use server::lessons::http_chat::Config;
-use server::lessons::lab;
+use server::hub::Limits;
 use server::lessons::ws_chat::Origins;
 use support::{Raw, Running, DEADLINE};
 
@@ -23,13 +21,7 @@ fn repo() -> PathBuf {
 }
 
 fn lab_server() -> (Running, SocketAddr) {
-    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-    let tcp_addr = tcp.local_addr().unwrap();
-    let hub = Arc::new(Hub::new(Limits::default()));
-    let running = support::start(move |web, shutdown| {
-        lab::run(tcp, web, shutdown, hub, Config::default(), Origins::default())
-    });
-    (running, tcp_addr)
+    support::lab(Limits::default(), Origins::default())
 }
 
 fn until(client: &mut Raw, wanted: &str) {

@@ -3,28 +3,19 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{mpsc, Arc};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use client::lessons::ws_chat::{leave, WsChat};
-use server::hub::{Hub, Limits};
-use server::lessons::http_chat::Config;
-use server::lessons::lab;
+use server::hub::Limits;
 use server::lessons::ws_chat::{self, Origins};
 use support::{Raw, Running, DEADLINE};
 use tungstenite::Message;
 
-/// The lab on two ephemeral ports; returns it and its TCP chat's address.
 fn lab_server(limits: Limits) -> (Running, SocketAddr) {
-    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-    let tcp_addr = tcp.local_addr().unwrap();
-    let hub = Arc::new(Hub::new(limits));
-    let origins = Origins { extra: vec!["http://trusted.example".into()] };
-    let running =
-        support::start(move |web, shutdown| lab::run(tcp, web, shutdown, hub, Config::default(), origins));
-    (running, tcp_addr)
+    support::lab(limits, Origins { extra: vec!["http://trusted.example".into()] })
 }
 
 /// Reads lines until `wanted`; bounded in lines and (through the reads) in time.
@@ -97,24 +88,6 @@ impl Read for Keyboard {
     }
 }
 
-/// Output that hands each printed line to the test.
-struct Screen(mpsc::Sender<String>, Vec<u8>);
-
-impl Write for Screen {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.1.extend_from_slice(buf);
-        while let Some(end) = self.1.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.1.drain(..=end).collect();
-            let _ = self.0.send(String::from_utf8_lossy(&line).trim_end().to_string());
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn screen_until(screen: &mpsc::Receiver<String>, wanted: &str) {
     for _ in 0..50 {
         if screen.recv_timeout(DEADLINE).expect("the client printed nothing more") == wanted {
@@ -136,7 +109,7 @@ fn websocket_tcp_and_http_clients_share_one_room_in_the_lab() {
     let writer = chat.writer();
     let client = thread::spawn(move || {
         let input = std::io::BufReader::new(Keyboard(typed, Vec::new()));
-        chat.run(Some("ws-user"), None, input, &mut Screen(shown, Vec::new()))
+        chat.run(Some("ws-user"), None, input, &mut support::Screen(shown, Vec::new()))
     });
     screen_until(&screen, "* you are now ws-user in lobby");
     until(&mut nc, "* guest-2 is now known as ws-user");

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
@@ -101,5 +101,36 @@ impl Raw {
         };
         self.stream.set_read_timeout(Some(DEADLINE)).unwrap();
         silent
+    }
+}
+
+/// The lab on two ephemeral ports; returns it (its `addr` is the web side) and the TCP chat's
+/// address.
+pub fn lab(limits: server::hub::Limits, origins: server::lessons::ws_chat::Origins) -> (Running, SocketAddr) {
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_addr = tcp.local_addr().unwrap();
+    let hub = Arc::new(server::hub::Hub::new(limits));
+    let config = server::lessons::http_chat::Config::default();
+    (
+        start(move |web, shutdown| server::lessons::lab::run(tcp, web, shutdown, hub, config, origins)),
+        tcp_addr,
+    )
+}
+
+/// Output that hands each printed line to the test as it comes.
+pub struct Screen(pub mpsc::Sender<String>, pub Vec<u8>);
+
+impl Write for Screen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.1.extend_from_slice(buf);
+        while let Some(end) = self.1.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.1.drain(..=end).collect();
+            let _ = self.0.send(String::from_utf8_lossy(&line).trim_end().to_string());
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -64,6 +64,19 @@ impl Default for Config {
 pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>, config: Config) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("HTTP chat listening on http://{addr}/ (try `curl 'http://{addr}/poll?room=lobby'`)");
+    serve(&listener, shutdown, hub, config, route)?;
+    info!("HTTP chat stopped");
+    Ok(())
+}
+
+/// The accept loop of an HTTP server on `hub`: each connection's requests go to `router`.
+pub fn serve(
+    listener: &TcpListener,
+    shutdown: &Shutdown,
+    hub: Arc<Hub>,
+    config: Config,
+    router: impl Fn(&mut TcpStream, Request, &Hub, &Config, &Shutdown) -> Next + Send + Sync + 'static,
+) -> io::Result<()> {
     // Long-polls wait on the hub and streams on their outboxes, not on a socket: on Ctrl-C the
     // hub wakes them all.
     let closing = hub.clone();
@@ -74,10 +87,8 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>, config: Co
         http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
     };
     let watcher = shutdown.clone();
-    let serve = move |stream, peer| serve_connection(stream, peer, &hub, &config, &watcher, &route);
-    accept_loop(&listener, shutdown, max, refuse, serve)?;
-    info!("HTTP chat stopped");
-    Ok(())
+    let serve = move |stream, peer| serve_connection(stream, peer, &hub, &config, &watcher, &router);
+    accept_loop(listener, shutdown, max, refuse, serve)
 }
 
 /// What to do with the connection after a response.

@@ -24,7 +24,6 @@ use super::http_chat::{self, Config, Next};
 use super::ws_chat::{self, Origins};
 use crate::http::{self, Request};
 use crate::hub::Hub;
-use crate::workers::accept_loop;
 
 /// The browser page, in the binary: no build step, no files to find at run time.
 pub const PAGE: &str = include_str!("../web/index.html");
@@ -43,21 +42,11 @@ pub fn run(
         let (hub, shutdown) = (hub.clone(), shutdown.clone());
         thread::Builder::new().name("lab tcp".into()).spawn(move || chat::run(tcp, &shutdown, hub))?
     };
-    let closing = hub.clone();
-    shutdown.on_trigger(move || closing.close());
-    let max = config.max_connections;
-    let refuse = move |mut stream: TcpStream, _peer| {
-        let why = format!("{max} connections already open, try again later");
-        http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
-    };
-    let watcher = shutdown.clone();
     let router =
         move |stream: &mut TcpStream, request: Request, hub: &Hub, config: &Config, shutdown: &Shutdown| {
             route(stream, request, hub, config, shutdown, &origins)
         };
-    accept_loop(&web, shutdown, max, refuse, move |stream, peer| {
-        http_chat::serve_connection(stream, peer, &hub, &config, &watcher, &router)
-    })?;
+    http_chat::serve(&web, shutdown, hub, config, router)?;
     let _ = chat_side.join();
     info!("the lab is closed");
     Ok(())
