@@ -2,20 +2,81 @@
 //!
 //!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES]
 //!
-//! The WebSocket chat (lesson 8) runs in this process with room for the members; each member is
-//! a tungstenite client with a thread reading its socket. A TCP member publishes MESSAGES lines,
-//! 50 ms apart, each carrying its send time; for each line the delay of the *last* member to
-//! receive it is kept, and the table shows their percentiles.
+//! The lab (with room for the members) runs in this process: 1,000 members are 2,000 server
+//! threads (a reader and a writer each). The members themselves are read by *one* thread on an
+//! event loop (`mio`, epoll on Linux), so that measuring does not take the two cores from the
+//! server: a member per thread would add 1,000 more threads competing with the ones measured.
+//! A TCP member publishes MESSAGES lines, 50 ms apart; for each line the delay of the *last*
+//! member to receive it is kept, and the table shows their percentiles.
 
-use std::io::Write;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::Shutdown;
+use mio::{Events, Interest, Poll, Token};
 use server::hub::{Hub, Limits};
-use tungstenite::Message;
+
+/// Reads every member's socket on one thread; sends (message number, arrival µs) for each
+/// publisher line, and `None` once per member when it is in the room.
+fn read_members(members: Vec<(TcpStream, Vec<u8>)>, epoll: Poll, epoch: Instant, out: mpsc::Sender<Arrival>) {
+    let mut epoll = epoll;
+    let (sockets, mut buffers): (Vec<_>, Vec<_>) = members.into_iter().unzip();
+    let mut sockets: Vec<mio::net::TcpStream> = sockets
+        .into_iter()
+        .map(|s: TcpStream| {
+            s.set_nonblocking(true).unwrap();
+            mio::net::TcpStream::from_std(s)
+        })
+        .collect();
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        epoll.registry().register(socket, Token(i), Interest::READABLE).unwrap();
+    }
+    // Frames that came in with the handshake's answer.
+    buffers.iter_mut().for_each(|buffer| take_frames(buffer, epoch, &out));
+    let mut events = Events::with_capacity(1024);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if epoll.poll(&mut events, Some(Duration::from_secs(5))).is_err() || events.is_empty() {
+            return; // quiet for 5 s: the run is over
+        }
+        for event in &events {
+            let i = event.token().0;
+            loop {
+                match sockets[i].read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => buffers[i].extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => break,
+                }
+            }
+            take_frames(&mut buffers[i], epoch, &out);
+        }
+    }
+}
+
+/// `Some((message number, arrival µs))` for a publisher line, `None` when a member is in the room.
+type Arrival = Option<(usize, u64)>;
+
+/// Takes whole frames off the front of `buffer` (server frames are never masked).
+fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>) {
+    loop {
+        let mut rest = &buffer[..];
+        let Ok(frame) = common::frame::read(&mut rest, 1 << 20) else { return };
+        let used = buffer.len() - rest.len();
+        let now = epoch.elapsed().as_micros() as u64;
+        for line in String::from_utf8_lossy(&frame.payload).lines() {
+            if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok()) {
+                let _ = out.send(Some((seq, now)));
+            } else if line.starts_with("* you are now ") {
+                let _ = out.send(None); // in the room: the hub has it
+            }
+        }
+        buffer.drain(..used);
+    }
+}
 
 fn main() {
     let mut args = std::env::args().skip(1).filter_map(|a| a.parse::<usize>().ok());
@@ -31,38 +92,23 @@ fn main() {
     let server =
         thread::spawn(move || server::lessons::lab::run(tcp, web, &stopper, hub, config, Default::default()));
 
-    // The clock every thread reads: the time since this instant, in microseconds.
-    let epoch = Instant::now();
-    let (arrivals, arrived) = mpsc::channel::<(usize, u64)>();
-    let (ready_tx, ready) = mpsc::channel();
+    // Members: the handshake blocking, one after another; then all of them on the event loop.
     let started = Instant::now();
-    for n in 0..members {
-        let (arrivals, ready_tx) = (arrivals.clone(), ready_tx.clone());
-        thread::Builder::new()
-            .name(format!("member {n}"))
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let stream = TcpStream::connect(web_addr).unwrap();
-                let (mut ws, _) = tungstenite::client::client(format!("ws://{web_addr}/ws"), stream).unwrap();
-                while let Ok(message) = ws.read() {
-                    if let Message::Text(text) = message {
-                        for line in text.lines() {
-                            // A member once the hub says so (the upgrade alone is not enough).
-                            if line.starts_with("* you are now ") {
-                                let _ = ready_tx.send(());
-                            }
-                            if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok())
-                            {
-                                let _ = arrivals.send((seq, epoch.elapsed().as_micros() as u64));
-                            }
-                        }
-                    }
-                }
-            })
-            .expect("a member thread");
-    }
-    for _ in 0..members {
-        ready.recv_timeout(Duration::from_secs(30)).expect("a member never connected");
+    let sockets: Vec<(TcpStream, Vec<u8>)> = (0..members)
+        .map(|_| {
+            let mut stream = TcpStream::connect(web_addr).unwrap();
+            let already = common::handshake::client(&mut stream, &web_addr.to_string(), "/ws").unwrap();
+            (stream, already)
+        })
+        .collect();
+    let epoch = Instant::now();
+    let (arrivals, arrived) = mpsc::channel();
+    let reader = thread::spawn(move || read_members(sockets, Poll::new().unwrap(), epoch, arrivals));
+    let mut joined = 0;
+    while joined < members {
+        if arrived.recv_timeout(Duration::from_secs(30)).expect("members never joined").is_none() {
+            joined += 1;
+        }
     }
     let connect_time = started.elapsed();
 
@@ -80,27 +126,29 @@ fn main() {
     }
     // The publisher's own copy of every line must be read, or its outbox fills up.
     thread::spawn(move || std::io::copy(&mut own, &mut std::io::sink()));
+
     let mut sent_at = Vec::new();
     let mut last_arrival = vec![0u64; messages];
     let mut count = vec![0usize; messages];
+    let mut take = |arrival: Arrival| {
+        if let Some((s, at)) = arrival {
+            last_arrival[s] = last_arrival[s].max(at);
+            count[s] += 1;
+        }
+    };
     for seq in 0..messages {
         sent_at.push(epoch.elapsed().as_micros() as u64);
         publisher.write_all(format!("m {seq}\n").as_bytes()).unwrap();
         // Collect arrivals for 50 ms, then send the next.
         let until = Instant::now() + Duration::from_millis(50);
         while let Some(left) = until.checked_duration_since(Instant::now()) {
-            let Ok((s, at)) = arrived.recv_timeout(left) else { break };
-            last_arrival[s] = last_arrival[s].max(at);
-            count[s] += 1;
+            let Ok(arrival) = arrived.recv_timeout(left) else { break };
+            take(arrival);
         }
     }
     // Stragglers.
-    while let Ok((s, at)) = arrived.recv_timeout(Duration::from_secs(2)) {
-        last_arrival[s] = last_arrival[s].max(at);
-        count[s] += 1;
-        if count.iter().all(|&c| c == members) {
-            break;
-        }
+    while let Ok(arrival) = arrived.recv_timeout(Duration::from_secs(2)) {
+        take(arrival);
     }
     let complete = count.iter().filter(|&&c| c == members).count();
     let mut delays: Vec<f64> = (0..messages)
@@ -114,7 +162,10 @@ fn main() {
             .copied()
             .unwrap_or(f64::NAN)
     };
-    println!("chat fan-out: {members} WebSocket members, {messages} messages 50 ms apart (connecting them took {:.1} s)", connect_time.as_secs_f64());
+    println!(
+        "chat fan-out: {members} WebSocket members, {messages} messages 50 ms apart (connecting them took {:.1} s)",
+        connect_time.as_secs_f64()
+    );
     println!("| messages that reached every member | last member's delay p50 | p95 | p99 | max |");
     println!("|---|---|---|---|---|");
     println!(
@@ -126,4 +177,5 @@ fn main() {
     );
     shutdown.trigger();
     let _ = server.join();
+    let _ = reader.join();
 }
