@@ -181,11 +181,17 @@ fn echo_big(addr: &str) -> Outcome {
     })
 }
 
-fn echo_vanishing(addr: &str) -> Outcome {
+/// Sends part of a message, then resets the connection, as a killed client does.
+fn vanish(addr: &str, partial: &[u8]) -> Outcome {
     let stream = connect(addr)?;
-    let _ = (&stream).write_all(b"half a mess");
+    let _ = (&stream).write_all(partial);
     let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-    drop(stream); // a reset, as when a client is killed
+    drop(stream); // closing with linger 0 sends a reset, not a FIN
+    Ok(())
+}
+
+fn echo_vanishing(addr: &str) -> Outcome {
+    vanish(addr, b"half a mess")?;
     echo_line(addr).map_err(|f| {
         fail(
             format!("after a client vanished: {}", f.what),
@@ -311,39 +317,21 @@ fn chat_invalid_utf8(addr: &str) -> Outcome {
 }
 
 fn chat_vanishing(addr: &str) -> Outcome {
-    let gone = connect(addr)?;
-    let _ = (&gone).write_all(b"never finish");
-    let _ = socket2::SockRef::from(&gone).set_linger(Some(Duration::ZERO));
-    drop(gone);
+    vanish(addr, b"never finish")?;
     chat_broadcast(addr).map_err(|f| {
         fail(format!("after a client vanished: {}", f.what), "a broken connection ends that member only")
     })
 }
 
-/// One HTTP request on a fresh connection; returns the status, the head and the body.
-fn http(addr: &str, request: &str) -> Result<(u16, String, Vec<u8>), Failure> {
+/// One HTTP request on a fresh connection; returns the status and the body. The head is read
+/// by the lesson's own client code (`lessons::http::read_head`).
+fn http(addr: &str, request: &str) -> Result<(u16, Vec<u8>), Failure> {
     let mut stream = connect(addr)?;
     stream.write_all(request.as_bytes()).map_err(|e| fail(e.to_string(), "?"))?;
     let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        match reader.read_line(&mut head) {
-            Ok(1..) => {}
-            _ => {
-                return Err(fail(
-                    format!("no whole response head (got {head:?})"),
-                    "end the head with an empty line, \\r\\n\\r\\n",
-                ))
-            }
-        }
-    }
-    let status = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| {
-        fail(format!("a bad status line: {:?}", head.lines().next()), "start with HTTP/1.1 200 OK")
+    let (status, length, _) = crate::lessons::http::read_head(&mut reader).map_err(|e| {
+        fail(e, "start with HTTP/1.1 200 OK and end the head with an empty line, \\r\\n\\r\\n")
     })?;
-    let length = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
-    });
     let Some(length) = length else {
         return Err(fail(
             "no Content-Length",
@@ -352,7 +340,7 @@ fn http(addr: &str, request: &str) -> Result<(u16, String, Vec<u8>), Failure> {
     };
     let body = read_exactly(&mut reader, length)
         .map_err(|e| fail(e, "send as many body bytes as Content-Length says"))?;
-    Ok((status, head, body))
+    Ok((status, body))
 }
 
 fn json(body: &[u8]) -> Result<Value, Failure> {
@@ -361,7 +349,7 @@ fn json(body: &[u8]) -> Result<Value, Failure> {
 }
 
 fn http_poll(addr: &str) -> Outcome {
-    let (status, _, body) =
+    let (status, body) =
         http(addr, "GET /poll?room=checker&since=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
     if status != 200 {
         return Err(fail(format!("GET /poll answered {status}"), "answer 200 with the messages"));
@@ -375,7 +363,7 @@ fn http_poll(addr: &str) -> Outcome {
 fn post(addr: &str, room: &str, text: &str) -> Result<u64, Failure> {
     let body = serde_json::json!({"room": room, "nick": "checker", "text": text}).to_string();
     let request = format!("POST /send HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-    let (status, _, body) = http(addr, &request)?;
+    let (status, body) = http(addr, &request)?;
     if status != 200 {
         return Err(fail(
             format!("POST /send answered {status}: {}", String::from_utf8_lossy(&body)),
@@ -388,7 +376,7 @@ fn post(addr: &str, room: &str, text: &str) -> Result<u64, Failure> {
 fn http_send_then_poll(addr: &str) -> Outcome {
     let room = format!("check{}", std::process::id() % 10_000);
     let id = post(addr, &room, "checked")?;
-    let (_, _, body) = http(
+    let (_, body) = http(
         addr,
         &format!("GET /poll?room={room}&since={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", id - 1),
     )?;
@@ -423,7 +411,7 @@ fn http_long_poll(addr: &str) -> Outcome {
         ));
     }
     post(addr, &format!("checklp{}", std::process::id() % 10_000), "second")?;
-    let (_, _, body) = waiting.join().map_err(|_| fail("?", "?"))??;
+    let (_, body) = waiting.join().map_err(|_| fail("?", "?"))??;
     let answer = json(&body)?;
     let texts: Vec<&str> =
         answer["messages"].as_array().into_iter().flatten().filter_map(|m| m["text"].as_str()).collect();
@@ -473,7 +461,7 @@ fn http_stream(addr: &str) -> Outcome {
 }
 
 fn http_not_found(addr: &str) -> Outcome {
-    let (status, _, _) = http(addr, "GET /no-such-page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let (status, _) = http(addr, "GET /no-such-page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
     (status == 404)
         .then_some(())
         .ok_or_else(|| fail(format!("GET /no-such-page answered {status}"), "answer unknown paths with 404"))
@@ -524,7 +512,7 @@ fn ws_handshake(addr: &str) -> Outcome {
 }
 
 fn ws_not_an_upgrade(addr: &str) -> Outcome {
-    let (status, _, _) = http(addr, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let (status, _) = http(addr, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
     matches!(status, 400 | 426).then_some(()).ok_or_else(|| {
         fail(
             format!("a plain GET got {status}"),

@@ -193,11 +193,19 @@ fn measure(
     let (ready_tx, ready) = mpsc::channel();
     let mut subscribers = Vec::new();
     for n in 0..options.subscribers {
-        let (stats, tally, stop, ready) = (stats.clone(), tally.clone(), stop.clone(), ready_tx.clone());
-        let (tcp, web, room) = (tcp.to_string(), web.to_string(), room.to_string());
+        let subscriber = Subscriber {
+            transport,
+            tcp: tcp.to_string(),
+            web: web.to_string(),
+            room: room.to_string(),
+            stats: stats.clone(),
+            tally: tally.clone(),
+            stop: stop.clone(),
+            ready: ready_tx.clone(),
+        };
         let handle = thread::Builder::new()
             .name(format!("compare sub {n}"))
-            .spawn(move || subscribe(transport, &tcp, &web, &room, &stats, &tally, &stop, &ready))
+            .spawn(move || subscriber.run())
             .map_err(|e| e.to_string())?;
         subscribers.push(handle);
     }
@@ -246,98 +254,89 @@ fn measure(
     })
 }
 
-/// One subscriber: follows `room` by `transport` until `stop`, recording every publisher line.
-#[allow(clippy::too_many_arguments)]
-fn subscribe(
+/// One subscriber of one run: follows `room` by `transport` until `stop`, recording every
+/// publisher line in `tally`, counting its bytes in `stats`, and saying on `ready` when it listens.
+struct Subscriber {
     transport: Transport,
-    tcp: &str,
-    web: &str,
-    room: &str,
-    stats: &Arc<Stats>,
-    tally: &Tally,
-    stop: &Shutdown,
-    ready: &mpsc::Sender<Result<(), String>>,
-) {
-    let mut show = |event: &Value| {
-        if let (Some(nick), Some(text)) = (event["nick"].as_str(), event["text"].as_str()) {
-            tally.record(nick, text);
-        }
-        Ok(())
-    };
-    let encoded = common::percent::encode(room);
-    let result = match transport {
-        Transport::Poll(interval) => {
-            let _ = ready.send(Ok(()));
-            http::poll(
-                web,
-                Mode::Poll { interval: Duration::from_secs_f64(interval) },
-                &encoded,
-                stats,
-                stop,
-                &mut show,
-            )
-        }
-        Transport::LongPoll => {
-            let _ = ready.send(Ok(()));
-            http::poll(web, Mode::LongPoll, &encoded, stats, stop, &mut show)
-        }
-        Transport::Stream => {
-            let _ = ready.send(Ok(()));
-            http::stream(web, &encoded, stats, stop, &mut show)
-        }
-        Transport::Tcp | Transport::WebSocket => member(transport, tcp, web, room, stats, tally, stop, ready),
-    };
-    if let Err(e) = result {
-        if !stop.is_triggered() {
-            log::warn!("{}: {e}", transport.name());
-        }
-    }
+    tcp: String,
+    web: String,
+    room: String,
+    stats: Arc<Stats>,
+    tally: Arc<Tally>,
+    stop: Shutdown,
+    ready: mpsc::Sender<Result<(), String>>,
 }
 
-/// A TCP or WebSocket subscriber: a member of the room, reading lines until stopped.
-#[allow(clippy::too_many_arguments)]
-fn member(
-    transport: Transport,
-    tcp: &str,
-    web: &str,
-    room: &str,
-    stats: &Arc<Stats>,
-    tally: &Tally,
-    stop: &Shutdown,
-    ready: &mpsc::Sender<Result<(), String>>,
-) -> Result<(), String> {
-    let addr = if transport == Transport::Tcp { tcp } else { web };
-    let stream = common::net::connect(addr, "lab")?;
-    let _tracked = stop.track(&stream).map_err(|e| e.to_string())?;
-    let counted = Counted { stream, stats: stats.clone() };
-    let joined = "* you are now ";
-    let mut on_line = |line: &str| {
-        if let Some((nick, text)) = line.split_once(": ") {
-            tally.record(nick, text);
-        }
-        if line.starts_with(joined) && line.ends_with(&format!(" in {room}")) {
-            let _ = ready.send(Ok(()));
-        }
-    };
-    if transport == Transport::Tcp {
-        let mut counted = counted;
-        counted.write_all(format!("/join {room}\n").as_bytes()).map_err(|e| e.to_string())?;
-        let mut lines = LineReader::new(counted, 64 * 1024);
-        while let Ok(Some(line)) = lines.read_line() {
-            on_line(&line);
-        }
-    } else {
-        let url = format!("ws://{web}/ws");
-        let (mut socket, _) =
-            tungstenite::client::client(url.as_str(), counted).map_err(|e| e.to_string())?;
-        socket.send(tungstenite::Message::text(format!("/join {room}"))).map_err(|e| e.to_string())?;
-        while let Ok(message) = socket.read() {
-            if let tungstenite::Message::Text(text) = message {
-                text.lines().for_each(&mut on_line);
+impl Subscriber {
+    fn run(self) {
+        let tally = self.tally.clone();
+        let mut show = |event: &Value| {
+            if let (Some(nick), Some(text)) = (event["nick"].as_str(), event["text"].as_str()) {
+                tally.record(nick, text);
+            }
+            Ok(())
+        };
+        let (web, stats, stop) = (&self.web, &self.stats, &self.stop);
+        let encoded = common::percent::encode(&self.room);
+        let result = match self.transport {
+            Transport::Poll(interval) => {
+                let _ = self.ready.send(Ok(()));
+                let mode = Mode::Poll { interval: Duration::from_secs_f64(interval) };
+                http::poll(web, mode, &encoded, stats, stop, &mut show)
+            }
+            Transport::LongPoll => {
+                let _ = self.ready.send(Ok(()));
+                http::poll(web, Mode::LongPoll, &encoded, stats, stop, &mut show)
+            }
+            Transport::Stream => {
+                let _ = self.ready.send(Ok(()));
+                http::stream(web, &encoded, stats, stop, &mut show)
+            }
+            Transport::Tcp | Transport::WebSocket => self.member(),
+        };
+        if let Err(e) = result {
+            if !self.stop.is_triggered() {
+                log::warn!("{}: {e}", self.transport.name());
             }
         }
     }
-    Ok(())
+
+    /// A TCP or WebSocket subscriber: a member of the room, reading lines until stopped.
+    fn member(&self) -> Result<(), String> {
+        let addr = if self.transport == Transport::Tcp { &self.tcp } else { &self.web };
+        let stream = common::net::connect(addr, "lab")?;
+        let _tracked = self.stop.track(&stream).map_err(|e| e.to_string())?;
+        let counted = Counted { stream, stats: self.stats.clone() };
+        let room = &self.room;
+        let in_room = format!(" in {room}");
+        let mut on_line = |line: &str| {
+            if let Some((nick, text)) = line.split_once(": ") {
+                self.tally.record(nick, text);
+            }
+            if line.starts_with("* you are now ") && line.ends_with(&in_room) {
+                let _ = self.ready.send(Ok(()));
+            }
+        };
+        if self.transport == Transport::Tcp {
+            let mut counted = counted;
+            counted.write_all(format!("/join {room}\n").as_bytes()).map_err(|e| e.to_string())?;
+            let mut lines = LineReader::new(counted, 64 * 1024);
+            while let Ok(Some(line)) = lines.read_line() {
+                on_line(&line);
+            }
+        } else {
+            let url = format!("ws://{}/ws", self.web);
+            let (mut socket, _) =
+                tungstenite::client::client(url.as_str(), counted).map_err(|e| e.to_string())?;
+            socket.send(tungstenite::Message::text(format!("/join {room}"))).map_err(|e| e.to_string())?;
+            while let Ok(message) = socket.read() {
+                if let tungstenite::Message::Text(text) = message {
+                    text.lines().for_each(&mut on_line);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The publisher: a TCP member of `room` that sends `messages` lines at `rate`, each carrying its

@@ -149,7 +149,7 @@ impl Connection {
 
 /// Reads a response head; returns the status, the Content-Length (if any) and whether the body
 /// is chunked.
-fn read_head(reader: &mut impl BufRead) -> Result<(u16, Option<usize>, bool), String> {
+pub fn read_head(reader: &mut impl BufRead) -> Result<(u16, Option<usize>, bool), String> {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let n = reader.read_until(b'\n', &mut head).map_err(|e| format!("reading the response: {e}"))?;
