@@ -1,7 +1,10 @@
 // The lab's page in a real browser (headless Chromium, driven by playwright-core), chatting
-// with a TCP member (this script, like nc) over each of the page's four transports.
+// with a TCP member (this script, like nc) over each of the page's four transports, then switching
+// back to WebSocket and to the stream again.
 //   node lab.mjs http://127.0.0.1:8080/ 127.0.0.1:7878
-// Exits 0 and prints "ok" when every transport carried a message both ways.
+// Exits 0 and prints "ok" when every transport carried a message both ways (Hangul included), a
+// line said while the page was switching arrived after the switch, and no switch showed a line the
+// page had shown before.
 import net from "node:net";
 import { chromium } from "playwright-core";
 
@@ -44,26 +47,41 @@ try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => fail(`the page threw: ${e.message}`));
   await page.goto(url);
-  for (const transport of ["ws", "sse", "long-poll", "poll"]) {
+  const shown = async () => (await page.locator("#log li").allTextContents());
+  const steps = ["ws", "sse", "long-poll", "poll", "ws", "sse"];
+  for (const [step, transport] of steps.entries()) {
     const nick = `web-${transport}`;
+    // Said while the page is not connected: the next transport must bring it, once.
+    const meanwhile = `said before step ${step}, 잠깐만요`;
+    member.write(`${meanwhile}\n`);
+    await memberSees(`nc-user: ${meanwhile}`);
     await page.fill("#nick", nick);
     await page.selectOption("#transport", transport);
     if (transport === "poll") await page.fill("#interval", "0.2");
     await page.click("#connect");
     if (transport === "ws") await page.locator("#log li", { hasText: `you are now ${nick} in lobby` }).waitFor({ timeout: 10_000 });
     // From the browser to everyone.
-    const text = `hello from ${transport}, 안녕`;
+    await page.locator("#log li", { hasText: `nc-user: ${meanwhile}` }).first().waitFor({ timeout: 10_000 });
+    const text = `hello from ${transport} (step ${step}), 안녕`;
     await page.fill("#text", text);
     await page.click("#send");
     await memberSees(`${nick}: ${text}`);
     await page.locator("#log li", { hasText: `[you] ${text}` }).waitFor({ timeout: 10_000 });
     // From everyone to the browser.
-    member.write(`tcp to ${transport}\n`);
-    await page.locator("#log li", { hasText: `nc-user: tcp to ${transport}` }).first().waitFor({ timeout: 10_000 });
+    const hangul = `tcp to ${transport} (step ${step}): 반갑습니다, 세계!`;
+    member.write(`${hangul}\n`);
+    await page.locator("#log li", { hasText: `nc-user: ${hangul}` }).first().waitFor({ timeout: 10_000 });
     const requests = await page.locator("#costs tr.active td").nth(1).textContent();
     if (!(Number(requests) >= 1)) fail(`${transport}: the page counted ${requests} requests`);
     await page.click("#connect"); // disconnect
     console.log(`${transport}: both ways, ${requests} request(s) so far`);
+    // Every chat message is unique in this script: a line shown twice is a replay.
+    const counts = new Map();
+    for (const text of await shown()) {
+      if (!text.startsWith("* ") && !text.startsWith("! ")) counts.set(text, (counts.get(text) ?? 0) + 1);
+    }
+    const repeated = [...counts].filter(([, n]) => n > 1).map(([text, n]) => `${n}x ${text}`);
+    if (repeated.length) fail(`after switching to ${transport} (step ${step}) the page repeated: ${JSON.stringify(repeated)}`);
   }
   console.log("ok");
 } catch (e) {
