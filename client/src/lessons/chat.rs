@@ -89,9 +89,21 @@ impl Chat {
 
         let mut me = String::new();
         let mut lines = LineReader::new(self.stream, MAX_LINE);
+        let mut first = true;
         loop {
             match lines.read_line() {
+                // A web server answers our first line with an HTTP status line: a wrong port.
+                Ok(Some(line)) if first && line.starts_with("HTTP/") => {
+                    sender.quit();
+                    return Err(format!(
+                        "{peer} answered in HTTP ({:?}): that is a web server, not the TCP chat. \
+                         The TCP chat is `cargo server chat` (or the lab's TCP side) on {}",
+                        sanitize(line.trim_end()),
+                        crate::defaults::TCP
+                    ));
+                }
                 Ok(Some(line)) => {
+                    first = false;
                     let shown = render(&line, &mut me);
                     if writeln!(output, "{shown}").and_then(|()| output.flush()).is_err() {
                         sender.quit(); // nobody reads our output any more
