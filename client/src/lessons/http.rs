@@ -326,7 +326,11 @@ pub fn stream(
         format!("GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
     reader.get_mut().write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     stats.requests.fetch_add(1, Ordering::Relaxed);
-    let head = read_head(&mut reader)?;
+    let head = match read_head(&mut reader) {
+        Ok(head) => head,
+        Err(_) if shutdown.is_triggered() => return Ok(()), // we stopped before it answered
+        Err(e) => return Err(e),
+    };
     if head.status != 200 || !head.chunked {
         return Err(format!("the server answered {} to /stream", head.status));
     }
