@@ -201,7 +201,8 @@ fn measure(
     let cpu_after = server.map(cpu::sample);
     stop_all(subscribers);
     let published = publishing.join().map_err(|_| "the publisher's thread failed".to_string())?;
-    drop(published.map_err(|e| format!("{}: the publisher failed: {e}", transport.name()))?);
+    let publisher = published.map_err(|e| format!("{}: the publisher failed: {e}", transport.name()))?;
+    publisher::leave(publisher);
 
     let mut delays = std::mem::take(&mut *tally.delays.lock().unwrap_or_else(|p| p.into_inner()));
     delays.sort_unstable();

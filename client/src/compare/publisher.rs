@@ -58,3 +58,9 @@ pub fn publish(stream: &mut TcpStream, options: &Options) -> Result<(), String> 
     }
     Ok(())
 }
+
+/// Leaves the room with `/quit` and a FIN; the draining thread reads until the server closes.
+pub fn leave(mut stream: TcpStream) {
+    let _ = stream.write_all(b"/quit\n");
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}

@@ -2,7 +2,7 @@
 //! transport. HTTP subscribers are the lesson 5 client's own loops (`lessons::http::poll` and
 //! `stream`); TCP and WebSocket subscribers are chat members that only read.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -110,18 +110,32 @@ impl Subscriber {
         }
     }
 
-    /// A TCP member: joins, then reads lines until the run stops (which shuts its socket down:
-    /// the server reads end of file, as from any member that leaves).
+    /// A TCP member: joins, reads lines until the run stops, then leaves with `/quit` and reads
+    /// until the server closes (so nothing it still sends meets a closed socket).
     fn tcp_member(&self) -> Result<(), String> {
         let stream = common::net::connect(&self.tcp, "lab")?;
-        let _tracked = self.stop.track(&stream).map_err(|e| e.to_string())?;
-        let mut counted = Counted { stream, stats: self.stats.clone() };
-        counted.write_all(format!("/join {}\n", self.room).as_bytes()).map_err(|e| e.to_string())?;
-        let mut lines = LineReader::new(counted, 64 * 1024);
-        while let Ok(Some(line)) = lines.read_line() {
-            self.on_line(&line);
+        stream.set_read_timeout(Some(LOOK_UP)).map_err(|e| e.to_string())?;
+        let mut sending = Counted { stream: stream.try_clone().map_err(|e| e.to_string())?, stats: self.stats.clone() };
+        sending.write_all(format!("/join {}\n", self.room).as_bytes()).map_err(|e| e.to_string())?;
+        let mut lines = LineReader::new(Counted { stream, stats: self.stats.clone() }, 64 * 1024);
+        let mut leaving: Option<Instant> = None;
+        loop {
+            match lines.read_line() {
+                Ok(Some(line)) => self.on_line(&line),
+                Ok(None) => return Ok(()),
+                // A read that timed out: the partial line stays in the reader for the next one.
+                Err(common::line::LineError::Io(e)) if common::net::is_timeout(&e) => {}
+                Err(_) => return Ok(()),
+            }
+            match leaving {
+                None if self.stop.is_triggered() => {
+                    let _ = sending.write_all(b"/quit\n");
+                    leaving = Some(Instant::now() + CLOSE_WAIT);
+                }
+                Some(deadline) if Instant::now() > deadline => return Ok(()),
+                _ => {}
+            }
         }
-        Ok(())
     }
 
     /// A WebSocket member: joins, reads until the run stops, then leaves the WebSocket way, with
@@ -151,6 +165,17 @@ impl Subscriber {
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e)) if common::net::is_timeout(&e) => {}
                 Err(_) => break,
+            }
+        }
+        // Then the server closes the TCP connection first (RFC 6455, 7.1.1): wait for its end of
+        // file, so that nothing it still writes meets a closed socket and reads as a lost member.
+        let mut rest = socket.into_inner();
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            match rest.read(&mut buf) {
+                Ok(0) => break,
+                Err(e) if !common::net::is_timeout(&e) => break,
+                _ => {}
             }
         }
         Ok(())
