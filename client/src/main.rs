@@ -306,3 +306,30 @@ impl<R: std::io::BufRead> std::io::BufRead for StopAtEnd<R> {
         self.input.consume(amount)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn help_lists_the_lessons_in_book_order_then_the_tools_and_describes_every_flag() {
+        let cli = Cli::command();
+        let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        let book = ["lifecycle", "echo", "threaded-echo", "chat", "poll", "long-poll", "stream", "ws-echo"];
+        let rest = ["handshake", "ws", "check", "compare", "nc"];
+        assert_eq!(names, [&book[..], &rest[..]].concat());
+        for command in cli.get_subcommands() {
+            assert!(command.get_about().is_some(), "{} has no description", command.get_name());
+            for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+                let name = arg.get_id().as_str();
+                assert!(
+                    arg.get_help().is_some(),
+                    "`client {} --{name}` has no description",
+                    command.get_name()
+                );
+            }
+        }
+    }
+}

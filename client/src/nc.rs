@@ -92,7 +92,9 @@ pub fn escape(bytes: &[u8], all: bool) -> String {
                 // C0, DEL, C1: ESC, BEL, backspace and the like, which a terminal would obey.
                 c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
                 // Bidirectional overrides, which can make `txt.exe` read `exe.txt`.
-                '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
+                    out.push_str(&format!("\\u{{{:x}}}", c as u32))
+                }
                 c => out.push(c),
             }
         }

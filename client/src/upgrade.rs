@@ -60,7 +60,8 @@ pub fn upgrade(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    let failed = |e: std::io::Error| format!("the WebSocket handshake with {addr}: {}", common::net::describe(&e));
+    let failed =
+        |e: std::io::Error| format!("the WebSocket handshake with {addr}: {}", common::net::describe(&e));
     let own_timeout = stream.read_timeout().map_err(failed)?;
     stream.set_read_timeout(Some(timeout)).map_err(failed)?;
     stream.write_all(request.as_bytes()).map_err(failed)?;
@@ -122,7 +123,12 @@ pub fn closed_instead(addr: &str, said: &[u8], expected: &Expected) -> String {
 
 /// The server answered something that is not HTTP.
 pub fn not_websocket(addr: &str, said: &[u8], expected: &Expected) -> String {
-    format!("{addr} is not a WebSocket server{} — {} {}", what_it_said(said), guess(said), expected.sentence())
+    format!(
+        "{addr} is not a WebSocket server{} — {} {}",
+        what_it_said(said),
+        guess(said),
+        expected.sentence()
+    )
 }
 
 /// `: it sent "…"`, the first line of what came, safe to print; nothing if nothing came.
@@ -152,7 +158,8 @@ fn guess(said: &[u8]) -> &'static str {
 mod tests {
     use super::*;
 
-    const WS: Expected = Expected { what: "the WebSocket chat", command: "cargo server ws", addr: "127.0.0.1:8080" };
+    const WS: Expected =
+        Expected { what: "the WebSocket chat", command: "cargo server ws", addr: "127.0.0.1:8080" };
 
     #[test]
     fn the_errors_name_what_came_and_where_the_server_usually_is() {

@@ -135,10 +135,13 @@ fn http_clients_end_with_a_clear_line_and_exit_0_when_the_server_stops() {
     use server::lessons::http_chat;
     for lesson in ["poll", "long-poll", "stream"] {
         let hub = std::sync::Arc::new(Hub::new(Limits::default()));
-        let mut server =
-            support::start(move |listener, shutdown| http_chat::run(listener, shutdown, hub, Default::default()));
+        let mut server = support::start(move |listener, shutdown| {
+            http_chat::run(listener, shutdown, hub, Default::default())
+        });
         let addr = server.addr.to_string();
-        let (mut child, log) = http_client(&[lesson, "--addr", &addr, "--interval", "0.05"][..if lesson == "poll" { 5 } else { 3 }]);
+        let (mut child, log) = http_client(
+            &[lesson, "--addr", &addr, "--interval", "0.05"][..if lesson == "poll" { 5 } else { 3 }],
+        );
         let started = log.recv_timeout(support::DEADLINE).expect("the client said nothing");
         assert!(started.contains(&format!("http://{addr}/")), "{started}");
         // Let the first request reach the server, then stop it as Ctrl-C does.
@@ -147,8 +150,14 @@ fn http_clients_end_with_a_clear_line_and_exit_0_when_the_server_stops() {
         let status = exit_within(&mut child, support::DEADLINE);
         let said: Vec<String> = log.try_iter().collect();
         assert!(status.success(), "{lesson}: {said:?}");
-        assert!(said.iter().any(|l| l.contains(&addr) && (l.contains("goodbye") || l.contains("has stopped"))), "{lesson}: {said:?}");
-        assert!(!said.iter().any(|l| l.contains("cargo server http") || l.contains("error")), "{lesson}: {said:?}");
+        assert!(
+            said.iter().any(|l| l.contains(&addr) && (l.contains("goodbye") || l.contains("has stopped"))),
+            "{lesson}: {said:?}"
+        );
+        assert!(
+            !said.iter().any(|l| l.contains("cargo server http") || l.contains("error")),
+            "{lesson}: {said:?}"
+        );
     }
 }
 
@@ -157,7 +166,8 @@ fn http_clients_end_with_a_clear_line_and_exit_0_when_the_server_stops() {
 fn http_clients_stop_at_the_end_of_their_input() {
     use server::lessons::http_chat;
     let hub = std::sync::Arc::new(Hub::new(Limits::default()));
-    let server = support::start(move |listener, shutdown| http_chat::run(listener, shutdown, hub, Default::default()));
+    let server =
+        support::start(move |listener, shutdown| http_chat::run(listener, shutdown, hub, Default::default()));
     for lesson in ["poll", "long-poll", "stream"] {
         let (mut child, _log) = http_client(&[lesson, "--addr", &server.addr.to_string(), "--nick", "piped"]);
         child.stdin.take().unwrap().write_all(b"one line, then the end\n").unwrap(); // dropped: end of input

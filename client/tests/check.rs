@@ -162,7 +162,9 @@ fn nobody_listening_is_one_error_naming_the_reference_server() {
         )
     );
     assert!(out.is_empty(), "no line per check: {}", String::from_utf8_lossy(&out));
-    assert!(check::run("telnet", Some(&nobody), &mut out).unwrap_err().contains("echo, threaded-echo, chat, http, ws"));
+    assert!(check::run("telnet", Some(&nobody), &mut out)
+        .unwrap_err()
+        .contains("echo, threaded-echo, chat, http, ws"));
 }
 
 #[test]

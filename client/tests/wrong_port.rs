@@ -71,5 +71,8 @@ fn the_tcp_chat_client_at_an_http_server_says_it_is_a_web_server() {
         .run(Some("alice"), None, std::io::BufReader::new(keyboard), &mut Vec::new())
         .expect_err("an HTTP server is not the TCP chat");
     assert!(error.contains("answered in HTTP (\"HTTP/1.1 400"), "{error}");
-    assert!(error.contains("The TCP chat is `cargo server chat` (or the lab's TCP side) on 127.0.0.1:7878"), "{error}");
+    assert!(
+        error.contains("The TCP chat is `cargo server chat` (or the lab's TCP side) on 127.0.0.1:7878"),
+        "{error}"
+    );
 }

@@ -63,7 +63,11 @@ impl Member {
 
 /// A chat server speaks first: the client cannot know it is in a chat until it is told.
 fn greeting(addr: &str) -> Outcome {
-    Member::join(addr)?.until(|_| true, "no line from the server", "greet each new client with a line ending in \\n")
+    Member::join(addr)?.until(
+        |_| true,
+        "no line from the server",
+        "greet each new client with a line ending in \\n",
+    )
 }
 
 /// Two members, renamed (so their lines can be told apart) and in the lobby. Nicknames carry
@@ -75,7 +79,11 @@ fn pair(addr: &str) -> Result<(Member, Member), Failure> {
         let nick = format!("{name}{stamp}");
         let mut member = Member::join(addr)?;
         member.send(format!("/nick {nick}\n").as_bytes())?;
-        member.until(|l| l.contains(&nick), "no answer to /nick", "answer /nick NAME with a notice naming NAME")?;
+        member.until(
+            |l| l.contains(&nick),
+            "no answer to /nick",
+            "answer /nick NAME with a notice naming NAME",
+        )?;
         members.push(member);
     }
     let b = members.pop().expect("two members");

@@ -10,7 +10,9 @@ use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use super::{connect, fail, fail_all, read_exactly, send_failed, vanish, Check, Outcome, ReadFailure, DEADLINE};
+use super::{
+    connect, fail, fail_all, read_exactly, send_failed, vanish, Check, Outcome, ReadFailure, DEADLINE,
+};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -79,7 +81,8 @@ fn pieces(addr: &str) -> Outcome {
 fn big(addr: &str) -> Outcome {
     let stream = connect(addr)?;
     let message: Vec<u8> = (0..1 << 20).map(|i: usize| b'a' + (i % 26) as u8).chain([b'\n']).collect();
-    let cannot = |e: std::io::Error| fail(format!("cannot use the socket from two threads: {e}"), "tell your teacher");
+    let cannot =
+        |e: std::io::Error| fail(format!("cannot use the socket from two threads: {e}"), "tell your teacher");
     let mut writer = stream.try_clone().map_err(cannot)?;
     // Send and receive at once: the echo starts coming back before we have sent it all, and if
     // nobody read it, both sides' buffers would fill and both would wait forever.
@@ -97,7 +100,8 @@ fn big(addr: &str) -> Outcome {
             "read while you write: a server that stops reading blocks the client",
         )
     })?;
-    let got = got.map_err(|e| fail(e.to_string(), "use write_all, and keep reading until the client is done"))?;
+    let got =
+        got.map_err(|e| fail(e.to_string(), "use write_all, and keep reading until the client is done"))?;
     (got == message).then_some(()).ok_or_else(|| {
         fail("the 1 MiB came back changed", "write back every byte, in order (write_all, not write)")
     })

@@ -125,7 +125,8 @@ fn long_poll(addr: &str) -> Outcome {
         ));
     }
     post(addr, &room, "second")?;
-    let answered = waiting.join().map_err(|_| fail("the waiting request's thread failed", "tell your teacher"))?;
+    let answered =
+        waiting.join().map_err(|_| fail("the waiting request's thread failed", "tell your teacher"))?;
     let (_, body) = answered.map_err(|f| fail(format!("the waiting long-poll: {}", f.what), f.hint))?;
     let texts = texts(&json(&body)?);
     (texts == ["second"])

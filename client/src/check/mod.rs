@@ -145,8 +145,8 @@ pub fn run(lesson: &str, addr: Option<&str>, out: &mut impl Write) -> Result<Rep
 /// A connection with deadlines on every read and write.
 fn connect(addr: &str) -> Result<TcpStream, Failure> {
     let hint = "is your server still running? It stopped accepting connections during the checks";
-    let stream =
-        common::net::connect(addr, "...").map_err(|_| fail(format!("cannot connect to {addr} any more"), hint))?;
+    let stream = common::net::connect(addr, "...")
+        .map_err(|_| fail(format!("cannot connect to {addr} any more"), hint))?;
     stream
         .set_read_timeout(Some(DEADLINE))
         .and_then(|()| stream.set_write_timeout(Some(DEADLINE)))
@@ -185,7 +185,9 @@ enum ReadFailure {
 impl std::fmt::Display for ReadFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ReadFailure::Closed { filled, n } => write!(f, "the connection closed after {filled} of {n} bytes"),
+            ReadFailure::Closed { filled, n } => {
+                write!(f, "the connection closed after {filled} of {n} bytes")
+            }
             ReadFailure::Late { filled, n } => write!(f, "only {filled} of {n} bytes within {DEADLINE:?}"),
             ReadFailure::Broken { filled, n, why } => write!(f, "{why} after {filled} of {n} bytes"),
         }

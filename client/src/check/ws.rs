@@ -79,7 +79,10 @@ fn handshake(addr: &str) -> Outcome {
 fn not_an_upgrade(addr: &str) -> Outcome {
     let (status, _) = super::http::request(addr, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
     matches!(status, 400 | 426).then_some(()).ok_or_else(|| {
-        fail(format!("a plain GET got {status}"), "refuse requests without Upgrade: websocket with 426 (or 400)")
+        fail(
+            format!("a plain GET got {status}"),
+            "refuse requests without Upgrade: websocket with 426 (or 400)",
+        )
     })
 }
 
@@ -105,7 +108,10 @@ fn text(addr: &str) -> Outcome {
         return Err(fail("the server masked its frame", "a server never masks its frames"));
     }
     (frame.opcode == 0x1).then_some(()).ok_or_else(|| {
-        fail(format!("got a {} frame", frame.kind()), "answer text with text (unmask the client's payload first)")
+        fail(
+            format!("got a {} frame", frame.kind()),
+            "answer text with text (unmask the client's payload first)",
+        )
     })
 }
 

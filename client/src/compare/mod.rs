@@ -155,7 +155,9 @@ fn measure(
     };
     for _ in 0..options.subscribers {
         let answer = ready.recv_timeout(Duration::from_secs(10));
-        if let Err(e) = answer.unwrap_or_else(|_| Err(format!("{}: a subscriber never got ready", transport.name()))) {
+        if let Err(e) =
+            answer.unwrap_or_else(|_| Err(format!("{}: a subscriber never got ready", transport.name())))
+        {
             stop_all(subscribers);
             return Err(e);
         }

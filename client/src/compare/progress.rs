@@ -63,7 +63,10 @@ impl Progress for Bars {
 
     fn finish(&mut self, row: &Row, expected: u64, took: Duration) {
         if let Some(bar) = self.current.take() {
-            bar.set_style(ProgressStyle::with_template("{prefix:<22} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:<22} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             bar.finish_with_message(summary(row, expected, took));
         }
     }

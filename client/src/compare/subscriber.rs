@@ -115,7 +115,8 @@ impl Subscriber {
     fn tcp_member(&self) -> Result<(), String> {
         let stream = common::net::connect(&self.tcp, "lab")?;
         stream.set_read_timeout(Some(LOOK_UP)).map_err(|e| e.to_string())?;
-        let mut sending = Counted { stream: stream.try_clone().map_err(|e| e.to_string())?, stats: self.stats.clone() };
+        let mut sending =
+            Counted { stream: stream.try_clone().map_err(|e| e.to_string())?, stats: self.stats.clone() };
         sending.write_all(format!("/join {}\n", self.room).as_bytes()).map_err(|e| e.to_string())?;
         let mut lines = LineReader::new(Counted { stream, stats: self.stats.clone() }, 64 * 1024);
         let mut leaving: Option<Instant> = None;
@@ -144,7 +145,8 @@ impl Subscriber {
         let stream = common::net::connect(&self.web, "lab")?;
         let counted = Counted { stream, stats: self.stats.clone() };
         let url = format!("ws://{}/ws", self.web);
-        let (mut socket, _) = tungstenite::client::client(url.as_str(), counted).map_err(|e| e.to_string())?;
+        let (mut socket, _) =
+            tungstenite::client::client(url.as_str(), counted).map_err(|e| e.to_string())?;
         // A read that times out comes back as WouldBlock; tungstenite keeps its place in the frame.
         socket.get_ref().stream.set_read_timeout(Some(LOOK_UP)).map_err(|e| e.to_string())?;
         socket.send(Message::text(format!("/join {}", self.room))).map_err(|e| e.to_string())?;

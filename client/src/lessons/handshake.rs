@@ -55,7 +55,12 @@ pub fn run_within(addr: &str, message: &str, timeout: Duration) -> Result<String
         match reader.read_line(&mut line) {
             Ok(0) => return Err(upgrade::closed_instead(addr, &said(), &EXPECTED)),
             Err(e) if common::net::is_timeout(&e) => {
-                return Err(upgrade::no_answer(addr, timeout, &[said(), line.into_bytes()].concat(), &EXPECTED))
+                return Err(upgrade::no_answer(
+                    addr,
+                    timeout,
+                    &[said(), line.into_bytes()].concat(),
+                    &EXPECTED,
+                ))
             }
             Err(e) => return Err(failed(e)),
             Ok(_) if head.len() > 100 => return Err(upgrade::not_websocket(addr, &said(), &EXPECTED)),

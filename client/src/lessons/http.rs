@@ -194,7 +194,8 @@ pub fn read_head(reader: &mut impl BufRead) -> Result<Head, String> {
     };
     let length = header("Content-Length").and_then(|v| v.trim().parse().ok());
     let chunked = header("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let close = header("Connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    let close =
+        header("Connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
     Ok(Head { status: response.code.unwrap_or(0), length, chunked, close })
 }
 
@@ -287,7 +288,7 @@ pub fn poll(
             Err(_) if shutdown.is_triggered() => break,
             // It answered before and now it does not: the server stopped (Ctrl-C, most likely).
             // That ends this client too, and it is nobody's error.
-            Err(e) if connection.has_answered() => return Ok(gone(addr, &e)),
+            Err(e) if connection.has_answered() => return gone(addr, &e),
             Err(e) => return Err(e),
         };
         let answer: Value = serde_json::from_slice(&response.body).map_err(|e| format!("not JSON: {e}"))?;
@@ -340,11 +341,11 @@ pub fn stream(
         let chunk = match read_chunk(&mut reader) {
             Ok(Some(chunk)) => chunk,
             // The last (empty) chunk: the server ended the response, so it is leaving.
-            Ok(None) if !shutdown.is_triggered() => return Ok(gone(addr, "the stream ended")),
+            Ok(None) if !shutdown.is_triggered() => return gone(addr, "the stream ended"),
             Ok(None) => break,
             Err(_) if shutdown.is_triggered() => break,
             // The stream was answered, then broke: the server went away without a goodbye.
-            Err(e) => return Ok(gone(addr, &e)),
+            Err(e) => return gone(addr, &e),
         };
         events.push_str(&chunk);
         while let Some(end) = events.find("\n\n") {
@@ -368,9 +369,10 @@ pub fn stream(
 
 /// The server answered before and is gone now: say so, by its address (it may be the lab as well
 /// as `cargo server http`), and end without an error.
-fn gone(addr: &str, why: &str) {
+fn gone(addr: &str, why: &str) -> Result<(), String> {
     log::debug!("{addr}: {why}");
     info!("the server at {addr} closed the connection and no longer answers: it has stopped");
+    Ok(())
 }
 
 /// One chunk of a chunked body: a hex length line, the bytes, CRLF. `None` at the last (empty) one.

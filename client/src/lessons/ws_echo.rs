@@ -14,9 +14,9 @@ use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use log::info;
+use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::handshake::HandshakeError;
 use tungstenite::{Error, Message};
 
 use crate::upgrade::{Expected, HANDSHAKE_TIMEOUT};
@@ -25,8 +25,11 @@ use crate::upgrade::{Expected, HANDSHAKE_TIMEOUT};
 pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// The server this client talks to, for the error when the address is something else.
-pub const EXPECTED: Expected =
-    Expected { what: "the WebSocket echo server", command: "cargo server ws-echo", addr: crate::defaults::WS_ECHO };
+pub const EXPECTED: Expected = Expected {
+    what: "the WebSocket echo server",
+    command: "cargo server ws-echo",
+    addr: crate::defaults::WS_ECHO,
+};
 
 /// Sends every line of `input` as a text message to the echo server at `addr` and prints each
 /// reply; returns how many replies arrived.
@@ -48,16 +51,22 @@ pub fn run_within(
     // A deadline on the answer: a server that is not WebSocket (a wrong port) may never answer.
     // tungstenite reports the expired read as an interrupted handshake.
     stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let (mut socket, response) = match tungstenite::client::client_with_config(url.as_str(), stream, Some(config)) {
-        Ok(done) => done,
-        Err(HandshakeError::Interrupted(_)) => return Err(crate::upgrade::no_answer(addr, timeout, b"", &EXPECTED)),
-        Err(HandshakeError::Failure(Error::Http(response))) => {
-            return Err(format!("{addr} refused the upgrade: {}", response.status()))
-        }
-        Err(HandshakeError::Failure(e)) => {
-            return Err(format!("the WebSocket handshake with {addr} failed: {e} — is that a WebSocket server? {}", EXPECTED.sentence()))
-        }
-    };
+    let (mut socket, response) =
+        match tungstenite::client::client_with_config(url.as_str(), stream, Some(config)) {
+            Ok(done) => done,
+            Err(HandshakeError::Interrupted(_)) => {
+                return Err(crate::upgrade::no_answer(addr, timeout, b"", &EXPECTED))
+            }
+            Err(HandshakeError::Failure(Error::Http(response))) => {
+                return Err(format!("{addr} refused the upgrade: {}", response.status()))
+            }
+            Err(HandshakeError::Failure(e)) => {
+                return Err(format!(
+                    "the WebSocket handshake with {addr} failed: {e} — is that a WebSocket server? {}",
+                    EXPECTED.sentence()
+                ))
+            }
+        };
     socket.get_ref().set_read_timeout(None).map_err(|e| e.to_string())?;
     info!("connected to {url}: the server answered {} to our upgrade request", response.status());
 
