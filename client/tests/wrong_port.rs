@@ -41,6 +41,18 @@ fn the_handshake_client_at_the_tcp_chat_gives_up_and_says_why() {
 }
 
 #[test]
+fn the_websocket_echo_client_at_the_tcp_chat_says_where_the_echo_server_is() {
+    let server = tcp_chat();
+    let addr = server.addr.to_string();
+    let error = ws_echo::run_within(&addr, SHORT, std::io::empty(), &mut Vec::new()).unwrap_err();
+    assert!(error.starts_with(&format!("{addr} is not a WebSocket server")), "{error}");
+    assert!(
+        error.contains("The WebSocket echo server is `cargo server ws-echo` on 127.0.0.1:9001"),
+        "{error}"
+    );
+}
+
+#[test]
 fn the_websocket_echo_client_at_a_silent_server_times_out() {
     // Accepts, reads, never answers: the handshake must not wait forever.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -60,11 +60,9 @@ pub fn run_within(
             Err(HandshakeError::Failure(Error::Http(response))) => {
                 return Err(format!("{addr} refused the upgrade: {}", response.status()))
             }
+            // Not an HTTP answer at all (tungstenite says why): another kind of server.
             Err(HandshakeError::Failure(e)) => {
-                return Err(format!(
-                    "the WebSocket handshake with {addr} failed: {e} — is that a WebSocket server? {}",
-                    EXPECTED.sentence()
-                ))
+                return Err(format!("{} ({e})", crate::upgrade::not_websocket(addr, b"", &EXPECTED)))
             }
         };
     socket.get_ref().set_read_timeout(None).map_err(|e| e.to_string())?;
