@@ -11,7 +11,7 @@
 //! `common::protocol::sanitize`): a peer cannot move our cursor or recolour our terminal.
 
 use std::io::{BufRead, Write};
-use std::net::{Shutdown as Half, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -49,7 +49,7 @@ impl Sender {
         if !self.quitting.swap(true, Ordering::SeqCst) {
             self.send("/quit");
             let socket = self.socket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let _ = socket.shutdown(Half::Write);
+            let _ = socket.shutdown(Shutdown::Write);
         }
     }
 }
