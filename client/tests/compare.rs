@@ -13,6 +13,14 @@ use std::thread;
 use client::compare::{self, progress::Lines, Options};
 use server::hub::Limits;
 
+/// The lab, in this process on port 0. Its log lines only with RUST_LOG (to see why a run failed).
+fn lab() -> (support::Running, std::net::SocketAddr) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        common::logging::init();
+    }
+    support::lab(Limits::default(), Default::default())
+}
+
 fn small(tcp: std::net::SocketAddr, web: std::net::SocketAddr) -> Options {
     Options {
         tcp: tcp.to_string(),
@@ -26,7 +34,7 @@ fn small(tcp: std::net::SocketAddr, web: std::net::SocketAddr) -> Options {
 
 #[test]
 fn a_small_comparison_counts_every_delivery_and_request() {
-    let (lab, tcp) = support::lab(Limits::default(), Default::default());
+    let (lab, tcp) = lab();
     // A member in the WebSocket run's room (the fourth run: polling, long polling, SSE, then it)
     // sees how the subscribers leave.
     let watcher = TcpStream::connect(tcp).unwrap();
@@ -79,7 +87,7 @@ fn a_small_comparison_counts_every_delivery_and_request() {
 
 #[test]
 fn the_binary_prints_one_line_per_transport_and_the_table_and_nothing_else() {
-    let (lab, tcp) = support::lab(Limits::default(), Default::default());
+    let (lab, tcp) = lab();
     let out = Command::new(env!("CARGO_BIN_EXE_client"))
         .args(["compare", "--tcp", &tcp.to_string(), "--http", &lab.addr.to_string()])
         .args(["--subscribers", "1", "--messages", "2", "--rate", "50", "--intervals", "0.05"])
