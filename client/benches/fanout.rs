@@ -97,7 +97,14 @@ fn main() {
     let sockets: Vec<(TcpStream, Vec<u8>)> = (0..members)
         .map(|_| {
             let mut stream = TcpStream::connect(web_addr).unwrap();
-            let already = common::handshake::client(&mut stream, &web_addr.to_string(), "/ws").unwrap();
+            let already = client::upgrade::upgrade(
+                &mut stream,
+                &web_addr.to_string(),
+                "/ws",
+                client::upgrade::HANDSHAKE_TIMEOUT,
+                &client::lessons::ws_chat::EXPECTED,
+            )
+            .unwrap();
             (stream, already)
         })
         .collect();

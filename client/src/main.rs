@@ -1,10 +1,10 @@
 //! `cargo client <lesson>`: parse the flags, run the lesson's client.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use client::lessons;
-use common::DEFAULT_ADDR;
+use client::{defaults, lessons};
 
 #[derive(Parser)]
 #[command(
@@ -17,28 +17,32 @@ struct Cli {
     lesson: Lesson,
 }
 
-/// Where the server is.
+/// Where a TCP lesson's server is.
 #[derive(clap::Args)]
 struct Connect {
-    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
+    /// Where the server listens
+    #[arg(long, value_name = "HOST:PORT", default_value = defaults::TCP)]
     addr: String,
 }
 
 /// Where the HTTP chat is, which room to follow, and for how long.
 #[derive(clap::Args)]
 struct HttpArgs {
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    /// Where the HTTP chat (`cargo server http`, or the lab's web side) listens
+    #[arg(long, value_name = "HOST:PORT", default_value = defaults::HTTP)]
     addr: String,
+    /// The room to follow and to send to
     #[arg(long, default_value = common::protocol::LOBBY)]
     room: String,
     /// The nickname your lines are sent as
     #[arg(long, default_value = "web-guest")]
     nick: String,
-    /// Stop after this many seconds (otherwise at Ctrl-C); the costs are printed either way
+    /// Stop after this many seconds (otherwise at Ctrl-C or the end of input); the costs are printed either way
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
 }
 
+/// The lessons in the order of the book, then the tools.
 #[derive(Subcommand)]
 enum Lesson {
     /// 1. The socket life cycle, one call at a time: socket, connect, send, recv, close
@@ -78,25 +82,47 @@ enum Lesson {
     Stream(HttpArgs),
     /// 6. WebSocket echo: each line you type goes out as a message and comes back
     WsEcho {
-        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9001")]
+        /// Where the WebSocket echo server (`cargo server ws-echo`) listens
+        #[arg(long, value_name = "HOST:PORT", default_value = defaults::WS_ECHO)]
         addr: String,
+    },
+    /// 7. The WebSocket handshake and one frame, by hand
+    Handshake {
+        #[command(flatten)]
+        connect: Connect,
+        /// The message to send in the frame
+        #[arg(long, default_value = "hello, WebSocket")]
+        message: String,
+    },
+    /// 8. Chat over WebSocket (the lab's or `cargo server ws`): the same as `chat`
+    Ws {
+        /// Where the WebSocket chat (`cargo server ws`, or the lab's web side) listens
+        #[arg(long, value_name = "HOST:PORT", default_value = defaults::HTTP)]
+        addr: String,
+        /// Your nickname (otherwise the server gives you a guest name; /nick changes it)
+        #[arg(long)]
+        nick: Option<String>,
+        /// The room to join (otherwise the lobby; /join changes it)
+        #[arg(long)]
+        room: Option<String>,
     },
     /// Grade a server (yours, in any language): echo, threaded-echo, chat, http or ws
     Check {
-        /// Which lesson's server to check
+        /// Which lesson's server to check: echo, threaded-echo, chat, http or ws
         lesson: String,
-        /// Where it listens
-        #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
-        addr: String,
+        /// Where it listens [default: where that lesson's reference server listens: 127.0.0.1:8080
+        /// for http, 127.0.0.1:7878 for the others]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
     },
-    /// Measure every transport side by side: requests, bytes and delay per message
+    /// 10. Measure every transport of a running lab (`cargo server lab`) side by side
     Compare {
-        /// A running lab's TCP chat (with --web); otherwise a lab starts in this process
-        #[arg(long, value_name = "HOST:PORT", requires = "web")]
-        tcp: Option<String>,
-        /// A running lab's web side (with --tcp)
-        #[arg(long, value_name = "HOST:PORT", requires = "tcp")]
-        web: Option<String>,
+        /// The lab's TCP chat
+        #[arg(long, value_name = "HOST:PORT", default_value = defaults::TCP)]
+        tcp: String,
+        /// The lab's web side (HTTP and WebSocket), as `cargo server lab --http` says
+        #[arg(long, value_name = "HOST:PORT", default_value = defaults::HTTP, alias = "web")]
+        http: String,
         /// Subscribers per transport
         #[arg(long, default_value_t = 5)]
         subscribers: usize,
@@ -116,24 +142,11 @@ enum Lesson {
         #[arg(long, value_name = "FILE")]
         svg: Option<std::path::PathBuf>,
     },
-    /// 7. The WebSocket handshake and one frame, by hand
-    Handshake {
-        #[command(flatten)]
-        connect: Connect,
-        /// The message to send in the frame
-        #[arg(long, default_value = "hello, WebSocket")]
-        message: String,
-    },
-    /// 8. Chat over WebSocket (the lab's or `cargo server ws`): the same as `chat`
-    Ws {
-        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    /// A raw client, like nc: lines you type go out, bytes that come in are printed
+    Nc {
+        /// Where to connect
+        #[arg(value_name = "HOST:PORT")]
         addr: String,
-        /// Your nickname (otherwise the server gives you a guest name; /nick changes it)
-        #[arg(long)]
-        nick: Option<String>,
-        /// The room to join (otherwise the lobby; /join changes it)
-        #[arg(long)]
-        room: Option<String>,
     },
 }
 
@@ -202,18 +215,22 @@ fn run(lesson: Lesson) -> Result<(), String> {
             chat.run(nick.as_deref(), room.as_deref(), input, &mut stdout)?;
         }
         Lesson::Check { lesson, addr } => {
-            let report = client::check::run(&lesson, &addr, &mut stdout)?;
+            let report = client::check::run(&lesson, addr.as_deref(), &mut stdout)?;
             if report.failed > 0 {
                 return Err(format!("{} check(s) failed", report.failed));
             }
         }
-        Lesson::Compare { tcp, web, subscribers, messages, rate, intervals, json, svg } => {
+        Lesson::Compare { tcp, http, subscribers, messages, rate, intervals, json, svg } => {
             if rate <= 0.0 || subscribers == 0 || messages == 0 || intervals.iter().any(|i| *i <= 0.0) {
                 return Err("--rate, --subscribers, --messages and --intervals must be positive".into());
             }
-            let options =
-                client::compare::Options { addrs: tcp.zip(web), subscribers, messages, rate, intervals };
-            let rows = client::compare::run(&options, &mut std::io::stderr())?;
+            let options = client::compare::Options { tcp, http, subscribers, messages, rate, intervals };
+            // A bar per transport on a terminal; a plain line per transport in a pipe or a file.
+            let rows = if stdout.is_terminal() {
+                client::compare::run(&options, &mut client::compare::progress::Bars::new())?
+            } else {
+                client::compare::run(&options, &mut client::compare::progress::Lines(std::io::stdout()))?
+            };
             print!("{}", client::compare::table(&rows));
             if let Some(path) = json {
                 let figures = serde_json::Value::Array(rows.iter().map(client::compare::Row::json).collect());
@@ -222,6 +239,9 @@ fn run(lesson: Lesson) -> Result<(), String> {
             if let Some(path) = svg {
                 client::compare::save(&path, &client::compare::svg(&rows))?;
             }
+        }
+        Lesson::Nc { addr } => {
+            client::nc::run(&addr, std::io::BufReader::new(std::io::stdin()), &mut stdout)?;
         }
         Lesson::Handshake { connect, message } => {
             println!("{}", lessons::handshake::run(&connect.addr, &message)?);
@@ -252,6 +272,64 @@ fn run_http(args: HttpArgs, mode: lessons::http::Mode, stdout: &mut std::io::Std
             timer.trigger();
         });
     }
-    let input = std::io::BufReader::new(std::io::stdin());
+    let input = StopAtEnd { input: std::io::BufReader::new(std::io::stdin()), shutdown: shutdown.clone() };
     lessons::http::run(&args.addr, mode, &args.room, &args.nick, input, stdout, &shutdown).map(|_| ())
+}
+
+/// Standard input that stops the client when it ends (Ctrl-D, or the end of a pipe), once every
+/// line before has been sent: the HTTP clients end there, like `chat` and `ws`.
+struct StopAtEnd<R> {
+    input: R,
+    shutdown: common::Shutdown,
+}
+
+impl<R: std::io::BufRead> std::io::Read for StopAtEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        if n == 0 {
+            self.shutdown.trigger();
+        }
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for StopAtEnd<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let buf = self.input.fill_buf()?;
+        if buf.is_empty() {
+            self.shutdown.trigger();
+        }
+        Ok(buf)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.input.consume(amount)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn help_lists_the_lessons_in_book_order_then_the_tools_and_describes_every_flag() {
+        let cli = Cli::command();
+        let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        let book = ["lifecycle", "echo", "threaded-echo", "chat", "poll", "long-poll", "stream", "ws-echo"];
+        let rest = ["handshake", "ws", "check", "compare", "nc"];
+        assert_eq!(names, [&book[..], &rest[..]].concat());
+        for command in cli.get_subcommands() {
+            assert!(command.get_about().is_some(), "{} has no description", command.get_name());
+            for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+                let name = arg.get_id().as_str();
+                assert!(
+                    arg.get_help().is_some(),
+                    "`client {} --{name}` has no description",
+                    command.get_name()
+                );
+            }
+        }
+    }
 }

@@ -95,3 +95,82 @@ fn ctrl_c_in_the_chat_client_leaves_the_room_politely() {
     assert_eq!(next(), None, "the client should exit after the goodbye");
     assert!(child.wait().unwrap().success());
 }
+
+/// An HTTP client started as a user starts it, its standard input kept open like a keyboard's.
+#[cfg(unix)]
+fn http_client(args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || stderr.lines().map_while(Result::ok).try_for_each(|line| tx.send(line)));
+    (child, log)
+}
+
+/// Waits (bounded) for the child to exit; its status.
+fn exit_within(child: &mut std::process::Child, limit: std::time::Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the client did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn http_clients_end_with_a_clear_line_and_exit_0_when_the_server_stops() {
+    use server::lessons::http_chat;
+    for lesson in ["poll", "long-poll", "stream"] {
+        let hub = std::sync::Arc::new(Hub::new(Limits::default()));
+        let mut server = support::start(move |listener, shutdown| {
+            http_chat::run(listener, shutdown, hub, Default::default())
+        });
+        let addr = server.addr.to_string();
+        let (mut child, log) = http_client(
+            &[lesson, "--addr", &addr, "--interval", "0.05"][..if lesson == "poll" { 5 } else { 3 }],
+        );
+        let started = log.recv_timeout(support::DEADLINE).expect("the client said nothing");
+        assert!(started.contains(&format!("http://{addr}/")), "{started}");
+        // Let the first request reach the server, then stop it as Ctrl-C does.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        server.stop_within(support::DEADLINE).unwrap();
+        let status = exit_within(&mut child, support::DEADLINE);
+        let said: Vec<String> = log.try_iter().collect();
+        assert!(status.success(), "{lesson}: {said:?}");
+        assert!(
+            said.iter().any(|l| l.contains(&addr) && (l.contains("goodbye") || l.contains("has stopped"))),
+            "{lesson}: {said:?}"
+        );
+        assert!(
+            !said.iter().any(|l| l.contains("cargo server http") || l.contains("error")),
+            "{lesson}: {said:?}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn http_clients_stop_at_the_end_of_their_input() {
+    use server::lessons::http_chat;
+    let hub = std::sync::Arc::new(Hub::new(Limits::default()));
+    let server =
+        support::start(move |listener, shutdown| http_chat::run(listener, shutdown, hub, Default::default()));
+    for lesson in ["poll", "long-poll", "stream"] {
+        let (mut child, _log) = http_client(&[lesson, "--addr", &server.addr.to_string(), "--nick", "piped"]);
+        child.stdin.take().unwrap().write_all(b"one line, then the end\n").unwrap(); // dropped: end of input
+        assert!(exit_within(&mut child, support::DEADLINE).success(), "{lesson}");
+    }
+}

@@ -15,7 +15,7 @@ use server::lessons::{chat, echo, lab, threaded_echo, ws_echo};
 
 fn checked(lesson: &str, addr: &str) -> (Report, String) {
     let mut out = Vec::new();
-    let report = check::run(lesson, addr, &mut out).unwrap();
+    let report = check::run(lesson, Some(addr), &mut out).unwrap();
     (report, String::from_utf8(out).unwrap())
 }
 
@@ -63,6 +63,11 @@ fn fails_with(lesson: &str, addr: &str, hint: &str) {
         out.lines().any(|l| l.starts_with("FAIL") && l.contains(hint)),
         "{lesson}: no FAIL with {hint:?}:\n{out}"
     );
+    // Every failure comes with a hint: "FAIL lesson: what — hint".
+    for line in out.lines().filter(|l| l.starts_with("FAIL")) {
+        let hint = line.split_once(" — ").map(|(_, hint)| hint.trim()).unwrap_or_default();
+        assert!(hint.len() > 10, "a failure without a hint: {line}");
+    }
 }
 
 #[test]
@@ -114,7 +119,7 @@ fn a_wrong_accept_key_is_caught() {
 }
 
 #[test]
-fn a_silent_server_or_no_server_fails_fast_and_never_hangs() {
+fn a_silent_server_fails_fast_and_never_hangs() {
     let silent = broken(|stream| {
         thread::sleep(Duration::from_secs(30));
         drop(stream);
@@ -122,8 +127,56 @@ fn a_silent_server_or_no_server_fails_fast_and_never_hangs() {
     let started = Instant::now();
     fails_with("chat", &silent, "greet each new client");
     assert!(started.elapsed() < Duration::from_secs(30), "the checker waited for the silent server");
+    // An echo that never answers: one failure, and the checks that would wait the same are skipped.
+    let started = Instant::now();
+    let (report, out) = checked("echo", &silent);
+    assert_eq!((report.passed, report.failed, report.skipped), (0, 1, 3), "{out}");
+    assert!(out.ends_with("0 passed, 1 failed, 3 skipped\n"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn an_echo_that_reads_to_the_end_before_replying_is_told_so_quickly() {
+    let addr = broken(|mut stream| {
+        let mut all = Vec::new();
+        if stream.read_to_end(&mut all).is_ok() {
+            let _ = stream.write_all(&all);
+        }
+    });
+    let started = Instant::now();
+    fails_with("echo", &addr, "reads to the end of input before it replies");
+    // One deadline (2 s) and the half-close that proves it, not one deadline per check.
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn nobody_listening_is_one_error_naming_the_reference_server() {
     let nobody = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    fails_with("echo", &nobody, "is your server running");
     let mut out = Vec::new();
-    assert!(check::run("telnet", &nobody, &mut out).is_err());
+    let error = check::run("echo", Some(&nobody), &mut out).unwrap_err();
+    assert_eq!(
+        error,
+        format!(
+            "no server at {nobody}: start yours (or the reference, `cargo server echo`) in another terminal, \
+             or give its address with --addr HOST:PORT"
+        )
+    );
+    assert!(out.is_empty(), "no line per check: {}", String::from_utf8_lossy(&out));
+    assert!(check::run("telnet", Some(&nobody), &mut out)
+        .unwrap_err()
+        .contains("echo, threaded-echo, chat, http, ws"));
+}
+
+#[test]
+fn without_addr_each_lesson_checks_where_its_reference_server_listens() {
+    for (lesson, addr) in [
+        ("echo", "127.0.0.1:7878"),
+        ("threaded-echo", "127.0.0.1:7878"),
+        ("chat", "127.0.0.1:7878"),
+        ("http", "127.0.0.1:8080"),
+        // `cargo server handshake`, the WebSocket exercise's reference.
+        ("ws", "127.0.0.1:7878"),
+    ] {
+        assert_eq!(check::default_addr(lesson), Some(addr), "{lesson}");
+    }
 }

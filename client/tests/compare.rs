@@ -1,11 +1,50 @@
-//! `cargo client compare` on a small run: the counts (never the times) must add up.
+//! `cargo client compare` against a lab on 127.0.0.1:0 in this process: the counts (never the
+//! times) must add up, the output is one line per transport and the table, and the WebSocket
+//! subscribers leave with a close frame.
 
-use client::compare::{self, Options};
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+
+use client::compare::{self, progress::Lines, Options};
+use server::hub::Limits;
+
+/// The lab, in this process on port 0. Its log lines only with RUST_LOG (to see why a run failed).
+fn lab() -> (support::Running, std::net::SocketAddr) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        common::logging::init();
+    }
+    support::lab(Limits::default(), Default::default())
+}
+
+fn small(tcp: std::net::SocketAddr, web: std::net::SocketAddr) -> Options {
+    Options {
+        tcp: tcp.to_string(),
+        http: web.to_string(),
+        subscribers: 2,
+        messages: 3,
+        rate: 50.0,
+        intervals: vec![0.05],
+    }
+}
 
 #[test]
 fn a_small_comparison_counts_every_delivery_and_request() {
-    let options = Options { addrs: None, subscribers: 2, messages: 3, rate: 50.0, intervals: vec![0.05] };
-    let rows = compare::run(&options, &mut std::io::sink()).unwrap();
+    let (lab, tcp) = lab();
+    // A member in the WebSocket run's room (the fourth run: polling, long polling, SSE, then it)
+    // sees how the subscribers leave.
+    let watcher = TcpStream::connect(tcp).unwrap();
+    (&watcher).write_all(format!("/join compare-{}-3\n", std::process::id()).as_bytes()).unwrap();
+    let (tx, seen) = mpsc::channel();
+    let reader = BufReader::new(watcher.try_clone().unwrap());
+    thread::spawn(move || reader.lines().map_while(Result::ok).try_for_each(|line| tx.send(line)));
+
+    let mut progress = Vec::new();
+    let rows = compare::run(&small(tcp, lab.addr), &mut Lines(&mut progress)).unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
     assert_eq!(names, ["polling every 0.05 s", "long polling", "SSE streaming", "WebSocket", "raw TCP"]);
     for row in &rows {
@@ -25,10 +64,56 @@ fn a_small_comparison_counts_every_delivery_and_request() {
     assert!((2..=2 * (3 + 2)).contains(&long), "{long} long-poll requests");
     // Polling asks on its own schedule; some of its answers carry nothing.
     assert!(requests("polling every 0.05 s").unwrap() >= 2);
+    // The server's CPU time is found through the listening socket, here: this very process.
+    if cfg!(target_os = "linux") {
+        assert!(rows.iter().all(|r| r.server_cpu_ms.is_some()), "{rows:?}");
+    }
 
+    let progress = String::from_utf8(progress).unwrap();
+    assert_eq!(progress.lines().count(), rows.len(), "{progress}");
+    assert!(progress.lines().all(|l| l.ends_with(" s") && l.contains("6 of 6 delivered in")), "{progress}");
     let table = compare::table(&rows);
     assert_eq!(table.lines().count(), rows.len() + 1);
     let svg = compare::svg(&rows);
     assert!(svg.starts_with("<svg") && names.iter().all(|n| svg.contains(n)));
     assert_eq!(rows[3].json()["delivered"], 6);
+
+    // Both WebSocket subscribers said goodbye with a close frame: they left, their connection
+    // was not lost.
+    let left: Vec<String> = seen.try_iter().filter(|l| l.contains("left")).collect();
+    assert!(left.len() >= 2, "{left:?}");
+    assert!(left.iter().all(|l| !l.contains("lost")), "{left:?}");
+}
+
+#[test]
+fn the_binary_prints_one_line_per_transport_and_the_table_and_nothing_else() {
+    let (lab, tcp) = lab();
+    let out = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["compare", "--tcp", &tcp.to_string(), "--http", &lab.addr.to_string()])
+        .args(["--subscribers", "1", "--messages", "2", "--rate", "50", "--intervals", "0.05"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no log lines around the table");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5 + 1 + 5, "{stdout}");
+    assert!(lines[..5].iter().all(|l| l.contains("2 of 2 delivered")), "{stdout}");
+    assert!(lines[5].starts_with("transport "), "{stdout}");
+}
+
+#[test]
+fn without_a_lab_it_says_to_start_one_in_one_line() {
+    let nobody = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["compare", "--tcp", &nobody, "--web", &nobody])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("error: no lab at {nobody}: start one in another terminal with `cargo server lab`\n")
+    );
 }

@@ -179,7 +179,14 @@ fn rule_breakers_get_their_close_code_and_the_room_carries_on() {
     for (bytes, code) in cases {
         let mut stream = TcpStream::connect(server.addr).unwrap();
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        let already = common::handshake::client(&mut stream, &server.addr.to_string(), "/ws").unwrap();
+        let already = client::upgrade::upgrade(
+            &mut stream,
+            &server.addr.to_string(),
+            "/ws",
+            client::upgrade::HANDSHAKE_TIMEOUT,
+            &client::lessons::ws_chat::EXPECTED,
+        )
+        .unwrap();
         stream.write_all(&bytes).unwrap();
         let mut input = std::io::Cursor::new(already).chain(&stream);
         let close = (0..10)

@@ -10,9 +10,9 @@
 //! The GUID is a constant from the RFC that no other protocol would use, so a server that
 //! answers correctly cannot be an HTTP server that merely echoed headers back. SHA-1 comes from
 //! the `sha1` crate; base64 is short enough to write here.
-
-use std::io::{Read, Write};
-use std::net::TcpStream;
+//!
+//! Both sides use this recipe: the server to answer, the client to check the answer
+//! (`client/src/upgrade.rs` is the client's side of the handshake).
 
 use sha1::{Digest, Sha1};
 
@@ -43,48 +43,6 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// The client's side of the handshake on a connected `stream`: asks for an upgrade of `path`,
-/// checks the `101` and its `Sec-WebSocket-Accept`. Returns the bytes that came after the
-/// answer's head (the server may send its first frames right behind it).
-pub fn client(stream: &mut TcpStream, host: &str, path: &str) -> Result<Vec<u8>, String> {
-    let key = tungstenite::handshake::client::generate_key();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    let failed =
-        |e: std::io::Error| format!("the WebSocket handshake with {host}: {}", crate::net::describe(&e));
-    stream.write_all(request.as_bytes()).map_err(failed)?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    let end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        if buf.len() > 16 * 1024 {
-            return Err(format!("{host} sent an endless answer to the upgrade request"));
-        }
-        let n = stream.read(&mut chunk).map_err(failed)?;
-        if n == 0 {
-            return Err(format!("{host} closed the connection instead of answering the upgrade"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let status = head.lines().next().unwrap_or_default();
-    if !status.starts_with("HTTP/1.1 101") {
-        return Err(format!("{host} refused the upgrade: {status}"));
-    }
-    let accept = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("Sec-WebSocket-Accept").then(|| value.trim().to_string())
-    });
-    if accept.as_deref() != Some(accept_key(&key).as_str()) {
-        return Err(format!("{host} answered with a wrong Sec-WebSocket-Accept: {accept:?}"));
-    }
-    Ok(buf[end..].to_vec())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! `common::protocol::sanitize`): a peer cannot move our cursor or recolour our terminal.
 
 use std::io::{BufRead, Write};
-use std::net::{Shutdown as Half, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -49,7 +49,7 @@ impl Sender {
         if !self.quitting.swap(true, Ordering::SeqCst) {
             self.send("/quit");
             let socket = self.socket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let _ = socket.shutdown(Half::Write);
+            let _ = socket.shutdown(Shutdown::Write);
         }
     }
 }
@@ -89,9 +89,21 @@ impl Chat {
 
         let mut me = String::new();
         let mut lines = LineReader::new(self.stream, MAX_LINE);
+        let mut first = true;
         loop {
             match lines.read_line() {
+                // A web server answers our first line with an HTTP status line: a wrong port.
+                Ok(Some(line)) if first && line.starts_with("HTTP/") => {
+                    sender.quit();
+                    return Err(format!(
+                        "{peer} answered in HTTP ({:?}): that is a web server, not the TCP chat. \
+                         The TCP chat is `cargo server chat` (or the lab's TCP side) on {}",
+                        sanitize(line.trim_end()),
+                        crate::defaults::TCP
+                    ));
+                }
                 Ok(Some(line)) => {
+                    first = false;
                     let shown = render(&line, &mut me);
                     if writeln!(output, "{shown}").and_then(|()| output.flush()).is_err() {
                         sender.quit(); // nobody reads our output any more

@@ -9,15 +9,27 @@
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
 
 use common::{frame, handshake};
 use log::info;
 
+use crate::upgrade::{self, Expected, HANDSHAKE_TIMEOUT};
+
 /// The largest frame this client reads.
 pub const MAX_FRAME: u64 = 64 * 1024;
 
+/// The server this client talks to, for the error when the address is something else.
+pub const EXPECTED: Expected =
+    Expected { what: "the handshake server", command: "cargo server handshake", addr: crate::defaults::TCP };
+
 /// Does the handshake with the server at `addr`, sends `message`, returns the echo.
 pub fn run(addr: &str, message: &str) -> Result<String, String> {
+    run_within(addr, message, HANDSHAKE_TIMEOUT)
+}
+
+/// The same, with the time the server has to answer the upgrade.
+pub fn run_within(addr: &str, message: &str, timeout: Duration) -> Result<String, String> {
     let mut stream = common::net::connect(addr, "handshake")?;
     let failed = |e: std::io::Error| format!("talking to {addr}: {}", common::net::describe(&e));
 
@@ -32,23 +44,39 @@ pub fn run(addr: &str, message: &str) -> Result<String, String> {
     info!("1. sent the upgrade request:");
     request.lines().filter(|l| !l.is_empty()).for_each(|line| info!("     {line}"));
 
-    // 2. The answer, line by line until the blank line that ends it.
+    // 2. The answer, line by line until the blank line that ends it. A deadline, because a
+    //    server that does not speak HTTP (a wrong port) never sends that blank line.
+    stream.set_read_timeout(Some(timeout)).map_err(failed)?;
     let mut reader = BufReader::new(stream.try_clone().map_err(failed)?);
     let mut head = Vec::new();
     loop {
         let mut line = String::new();
-        if reader.read_line(&mut line).map_err(failed)? == 0 || head.len() > 100 {
-            return Err(format!("{addr} closed the connection in the middle of its answer"));
+        let said = || head.join("\n").into_bytes();
+        match reader.read_line(&mut line) {
+            Ok(0) => return Err(upgrade::closed_instead(addr, &said(), &EXPECTED)),
+            Err(e) if common::net::is_timeout(&e) => {
+                return Err(upgrade::no_answer(
+                    addr,
+                    timeout,
+                    &[said(), line.into_bytes()].concat(),
+                    &EXPECTED,
+                ))
+            }
+            Err(e) => return Err(failed(e)),
+            Ok(_) if head.len() > 100 => return Err(upgrade::not_websocket(addr, &said(), &EXPECTED)),
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => head.push(line.trim_end().to_string()),
         }
-        if line == "\r\n" {
-            break;
-        }
-        head.push(line.trim_end().to_string());
     }
+    stream.set_read_timeout(None).map_err(failed)?;
     info!("2. the server answered:");
     head.iter().for_each(|line| info!("     {line}"));
-    if !head[0].starts_with("HTTP/1.1 101") {
-        return Err(format!("the server did not switch protocols: {}", head[0]));
+    let status = head.first().map_or("", String::as_str);
+    if !status.starts_with("HTTP/") {
+        return Err(upgrade::not_websocket(addr, status.as_bytes(), &EXPECTED));
+    }
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(format!("the server did not switch protocols: {}", common::protocol::sanitize(status)));
     }
     let expected = handshake::accept_key(&key);
     let accept = head.iter().find_map(|l| l.strip_prefix("Sec-WebSocket-Accept: ")).unwrap_or_default();

@@ -84,6 +84,8 @@ pub struct Connection {
     stats: Arc<Stats>,
     shutdown: Shutdown,
     socket: Option<(BufReader<Counted>, common::shutdown::Tracked)>,
+    /// The server has answered at least once: a failure from now on means it went away.
+    answered: bool,
 }
 
 /// A response: status code and body (its head has been read and checked).
@@ -94,7 +96,12 @@ pub struct Response {
 
 impl Connection {
     pub fn new(addr: &str, stats: Arc<Stats>, shutdown: Shutdown) -> Connection {
-        Connection { addr: addr.to_string(), stats, shutdown, socket: None }
+        Connection { addr: addr.to_string(), stats, shutdown, socket: None, answered: false }
+    }
+
+    /// True once the server has answered a request on this connection.
+    pub fn has_answered(&self) -> bool {
+        self.answered
     }
 
     /// Sends one request and reads its whole response.
@@ -125,14 +132,18 @@ impl Connection {
         let failed = |e: io::Error| format!("talking to {addr}: {}", common::net::describe(&e));
         reader.get_mut().write_all(request.as_bytes()).map_err(failed)?;
         stats.requests.fetch_add(1, Ordering::Relaxed);
-        let (status, length, _) = read_head(reader)?;
-        let length = length.ok_or("the response has no Content-Length")?;
+        let head = read_head(reader)?;
+        let length = head.length.ok_or("the response has no Content-Length")?;
         if length > MAX_RESPONSE {
             return Err(format!("a response body of {length} bytes is more than this client accepts"));
         }
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body).map_err(|e| format!("reading the response body: {e}"))?;
-        Ok(Response { status, body })
+        self.answered = true;
+        if head.close {
+            self.socket = None; // the server said it closes this connection: the next request opens one
+        }
+        Ok(Response { status: head.status, body })
     }
 
     fn connected(&mut self) -> Result<&mut BufReader<Counted>, String> {
@@ -147,9 +158,20 @@ impl Connection {
     }
 }
 
-/// Reads a response head; returns the status, the Content-Length (if any) and whether the body
-/// is chunked.
-pub fn read_head(reader: &mut impl BufRead) -> Result<(u16, Option<usize>, bool), String> {
+/// What a client needs from a response head.
+#[derive(Debug)]
+pub struct Head {
+    pub status: u16,
+    /// `Content-Length`, if the response has one.
+    pub length: Option<usize>,
+    /// `Transfer-Encoding: chunked`: the body comes in pieces, each with its length.
+    pub chunked: bool,
+    /// `Connection: close`: the server will close the connection after this response.
+    pub close: bool,
+}
+
+/// Reads a response head, up to the empty line that ends it.
+pub fn read_head(reader: &mut impl BufRead) -> Result<Head, String> {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let n = reader.read_until(b'\n', &mut head).map_err(|e| format!("reading the response: {e}"))?;
@@ -172,7 +194,9 @@ pub fn read_head(reader: &mut impl BufRead) -> Result<(u16, Option<usize>, bool)
     };
     let length = header("Content-Length").and_then(|v| v.trim().parse().ok());
     let chunked = header("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    Ok((response.code.unwrap_or(0), length, chunked))
+    let close =
+        header("Connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    Ok(Head { status: response.code.unwrap_or(0), length, chunked, close })
 }
 
 /// Which way of listening.
@@ -262,6 +286,9 @@ pub fn poll(
         let response = match connection.request("GET", &format!("{path}?room={room}&since={since}"), None) {
             Ok(response) => response,
             Err(_) if shutdown.is_triggered() => break,
+            // It answered before and now it does not: the server stopped (Ctrl-C, most likely).
+            // That ends this client too, and it is nobody's error.
+            Err(e) if connection.has_answered() => return gone(addr, &e),
             Err(e) => return Err(e),
         };
         let answer: Value = serde_json::from_slice(&response.body).map_err(|e| format!("not JSON: {e}"))?;
@@ -300,32 +327,51 @@ pub fn stream(
         format!("GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
     reader.get_mut().write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     stats.requests.fetch_add(1, Ordering::Relaxed);
-    let (status, _, chunked) = read_head(&mut reader)?;
-    if status != 200 || !chunked {
-        return Err(format!("the server answered {status} to /stream"));
+    let head = match read_head(&mut reader) {
+        Ok(head) => head,
+        Err(_) if shutdown.is_triggered() => return Ok(()), // we stopped before it answered
+        Err(e) => return Err(e),
+    };
+    if head.status != 200 || !head.chunked {
+        return Err(format!("the server answered {} to /stream", head.status));
     }
     // Events are separated by a blank line; chunks may cut them anywhere.
     let mut events = String::new();
     loop {
         let chunk = match read_chunk(&mut reader) {
             Ok(Some(chunk)) => chunk,
+            // The last (empty) chunk: the server ended the response, so it is leaving.
+            Ok(None) if !shutdown.is_triggered() => return gone(addr, "the stream ended"),
             Ok(None) => break,
             Err(_) if shutdown.is_triggered() => break,
-            Err(e) => return Err(e),
+            // The stream was answered, then broke: the server went away without a goodbye.
+            Err(e) => return gone(addr, &e),
         };
         events.push_str(&chunk);
         while let Some(end) = events.find("\n\n") {
             let event: String = events.drain(..end + 2).collect();
-            for line in event.lines() {
-                if let Some(data) = line.strip_prefix("data: ") {
-                    match serde_json::from_str::<Value>(data) {
-                        Ok(value) => show(&value)?,
-                        Err(_) => info!("the server says: {data}"),
-                    }
+            // `event: NAME` names an event's type; without it the type is "message".
+            let kind = event.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("message");
+            for data in event.lines().filter_map(|l| l.strip_prefix("data: ")) {
+                if kind == "bye" {
+                    info!("the server at {addr} said goodbye: {}", common::protocol::sanitize(data));
+                    return Ok(());
+                }
+                match serde_json::from_str::<Value>(data) {
+                    Ok(value) => show(&value)?,
+                    Err(_) => info!("the server says: {}", common::protocol::sanitize(data)),
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// The server answered before and is gone now: say so, by its address (it may be the lab as well
+/// as `cargo server http`), and end without an error.
+fn gone(addr: &str, why: &str) -> Result<(), String> {
+    log::debug!("{addr}: {why}");
+    info!("the server at {addr} closed the connection and no longer answers: it has stopped");
     Ok(())
 }
 

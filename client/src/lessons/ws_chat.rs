@@ -3,11 +3,13 @@
 //! The client needs what the server needs: one thread waiting for the keyboard, one waiting for
 //! the server. A `tungstenite::WebSocket` cannot be shared by the two, so the client uses the
 //! same split as the server (`common::ws`), after doing the opening handshake itself
-//! (`common::handshake::client`), which keeps any frames that arrive right behind the answer.
+//! (`crate::upgrade`), which keeps any frames that arrive right behind the answer, and says so
+//! when the address is not a WebSocket server (the TCP chat's port, say) instead of waiting.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::thread;
+use std::time::Duration;
 
 use common::ws::{close_frame, End, Reader, Writer};
 use common::Shutdown;
@@ -17,9 +19,14 @@ use tungstenite::protocol::Role;
 use tungstenite::Message;
 
 use super::chat::{render, send_lines};
+use crate::upgrade::{Expected, HANDSHAKE_TIMEOUT};
 
 /// The largest message the client accepts from the server.
 pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// The server this client talks to, for the error when the address is something else.
+pub const EXPECTED: Expected =
+    Expected { what: "the WebSocket chat", command: "cargo server ws", addr: crate::defaults::HTTP };
 
 /// A connected WebSocket chat client, before it starts talking.
 pub struct WsChat {
@@ -31,9 +38,14 @@ pub struct WsChat {
 impl WsChat {
     /// Connects to `ws://addr/ws` and does the opening handshake.
     pub fn connect(addr: &str) -> Result<WsChat, String> {
+        WsChat::connect_within(addr, HANDSHAKE_TIMEOUT)
+    }
+
+    /// The same, with the time the server has to answer the upgrade.
+    pub fn connect_within(addr: &str, timeout: Duration) -> Result<WsChat, String> {
         let mut stream = common::net::connect(addr, "ws")?;
         let peer = stream.peer_addr().map_err(|e| e.to_string())?;
-        let already_read = common::handshake::client(&mut stream, addr, "/ws")?;
+        let already_read = crate::upgrade::upgrade(&mut stream, addr, "/ws", timeout, &EXPECTED)?;
         let config = common::ws::config(MAX_MESSAGE);
         let (reader, writer) =
             common::ws::split(stream, already_read, Role::Client, config, &Shutdown::new())

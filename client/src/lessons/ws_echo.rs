@@ -11,24 +11,61 @@
 //! `ws` module shows what it takes to split one).
 
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use log::info;
+use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error, Message};
 
+use crate::upgrade::{Expected, HANDSHAKE_TIMEOUT};
+
 /// The largest message the client sends or accepts.
 pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// The server this client talks to, for the error when the address is something else.
+pub const EXPECTED: Expected = Expected {
+    what: "the WebSocket echo server",
+    command: "cargo server ws-echo",
+    addr: crate::defaults::WS_ECHO,
+};
 
 /// Sends every line of `input` as a text message to the echo server at `addr` and prints each
 /// reply; returns how many replies arrived.
 pub fn run(addr: &str, input: impl BufRead, output: &mut impl Write) -> Result<usize, String> {
+    run_within(addr, HANDSHAKE_TIMEOUT, input, output)
+}
+
+/// The same, with the time the server has to answer the upgrade.
+pub fn run_within(
+    addr: &str,
+    timeout: Duration,
+    input: impl BufRead,
+    output: &mut impl Write,
+) -> Result<usize, String> {
     let stream = common::net::connect(addr, "ws-echo")?;
     let url = format!("ws://{addr}/");
     let config =
         WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE));
-    let (mut socket, response) = tungstenite::client::client_with_config(url.as_str(), stream, Some(config))
-        .map_err(|e| format!("the WebSocket handshake with {addr} failed: {e}"))?;
+    // A deadline on the answer: a server that is not WebSocket (a wrong port) may never answer.
+    // tungstenite reports the expired read as an interrupted handshake.
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let (mut socket, response) =
+        match tungstenite::client::client_with_config(url.as_str(), stream, Some(config)) {
+            Ok(done) => done,
+            Err(HandshakeError::Interrupted(_)) => {
+                return Err(crate::upgrade::no_answer(addr, timeout, b"", &EXPECTED))
+            }
+            Err(HandshakeError::Failure(Error::Http(response))) => {
+                return Err(format!("{addr} refused the upgrade: {}", response.status()))
+            }
+            // Not an HTTP answer at all (tungstenite says why): another kind of server.
+            Err(HandshakeError::Failure(e)) => {
+                return Err(format!("{} ({e})", crate::upgrade::not_websocket(addr, b"", &EXPECTED)))
+            }
+        };
+    socket.get_ref().set_read_timeout(None).map_err(|e| e.to_string())?;
     info!("connected to {url}: the server answered {} to our upgrade request", response.status());
 
     let mut replies = 0;
