@@ -349,8 +349,10 @@ fn json(body: &[u8]) -> Result<Value, Failure> {
 }
 
 fn http_poll(addr: &str) -> Outcome {
-    let (status, body) =
-        http(addr, "GET /poll?room=checker&since=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let (status, body) = http(
+        addr,
+        &format!("GET /poll?room=checker&since=0 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )?;
     if status != 200 {
         return Err(fail(format!("GET /poll answered {status}"), "answer 200 with the messages"));
     }
@@ -362,7 +364,7 @@ fn http_poll(addr: &str) -> Outcome {
 
 fn post(addr: &str, room: &str, text: &str) -> Result<u64, Failure> {
     let body = serde_json::json!({"room": room, "nick": "checker", "text": text}).to_string();
-    let request = format!("POST /send HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let request = format!("POST /send HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
     let (status, body) = http(addr, &request)?;
     if status != 200 {
         return Err(fail(
@@ -378,7 +380,10 @@ fn http_send_then_poll(addr: &str) -> Outcome {
     let id = post(addr, &room, "checked")?;
     let (_, body) = http(
         addr,
-        &format!("GET /poll?room={room}&since={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", id - 1),
+        &format!(
+            "GET /poll?room={room}&since={} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+            id - 1
+        ),
     )?;
     let answer = json(&body)?;
     let texts: Vec<&str> =
@@ -399,7 +404,7 @@ fn http_long_poll(addr: &str) -> Outcome {
         http(
             &addr_owned,
             &format!(
-                "GET /long-poll?room={room}&since={id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                "GET /long-poll?room={room}&since={id} HTTP/1.1\r\nHost: {addr_owned}\r\nConnection: close\r\n\r\n"
             ),
         )
     });
@@ -424,7 +429,7 @@ fn http_stream(addr: &str) -> Outcome {
     let room = format!("checksse{}", std::process::id() % 10_000);
     let mut stream = connect(addr)?;
     stream
-        .write_all(format!("GET /stream?room={room} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .write_all(format!("GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
         .map_err(|e| fail(e.to_string(), "?"))?;
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
@@ -461,7 +466,8 @@ fn http_stream(addr: &str) -> Outcome {
 }
 
 fn http_not_found(addr: &str) -> Outcome {
-    let (status, _) = http(addr, "GET /no-such-page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let (status, _) =
+        http(addr, &format!("GET /no-such-page HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"))?;
     (status == 404)
         .then_some(())
         .ok_or_else(|| fail(format!("GET /no-such-page answered {status}"), "answer unknown paths with 404"))
@@ -512,7 +518,7 @@ fn ws_handshake(addr: &str) -> Outcome {
 }
 
 fn ws_not_an_upgrade(addr: &str) -> Outcome {
-    let (status, _) = http(addr, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let (status, _) = http(addr, &format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"))?;
     matches!(status, 400 | 426).then_some(()).ok_or_else(|| {
         fail(
             format!("a plain GET got {status}"),
