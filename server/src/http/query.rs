@@ -34,7 +34,27 @@ pub fn percent_decode(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn whatever_is_encoded_decodes_to_itself(text in "\\PC{0,30}") {
+            prop_assert_eq!(percent_decode(&common::percent::encode(&text)), Some(text));
+        }
+
+        #[test]
+        fn any_query_decodes_or_is_refused_without_a_panic(target in "[/?=&%+a-fA-F0-9xyz\\PC]{0,40}") {
+            if let Some(Ok(value)) = query(&target, "x") {
+                prop_assert!(value.len() <= target.len());
+            }
+            let plain: String = target.chars().filter(|c| *c != '%' && *c != '+').collect();
+            prop_assert_eq!(percent_decode(&plain), Some(plain.clone()));
+        }
+    }
 
     #[test]
     fn query_parameters_are_found_and_decoded() {
