@@ -113,6 +113,11 @@ impl RequestReader {
         self.buffer.is_empty() && self.pending.is_none()
     }
 
+    /// How many bytes are buffered, not yet handed out.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// How many more bytes this reader will take before it must hand out a request or an error:
     /// what bounds the buffer, so a client can never make it grow past the limits.
     pub fn room(&self) -> usize {
