@@ -109,7 +109,7 @@ fn a_stalled_member_never_delays_a_talker() {
     let padding = "x".repeat(1800);
     let (mut slowest, mut dropped_at) = (Duration::ZERO, None);
     let started = Instant::now();
-    for i in 0..3000 {
+    for i in 0..100_000 {
         let sent = Instant::now();
         talker.send(Message::text(format!("{i} {padding}"))).unwrap();
         loop {
@@ -124,7 +124,7 @@ fn a_stalled_member_never_delays_a_talker() {
             }
         }
         slowest = slowest.max(sent.elapsed());
-        if dropped_at.is_some_and(|at| i >= at + 20) || started.elapsed() > Duration::from_secs(20) {
+        if dropped_at.is_some_and(|at| i >= at + 20) || started.elapsed() > Duration::from_secs(30) {
             break;
         }
     }
