@@ -34,7 +34,7 @@ pub use response::{
     MISDIRECTED_REQUEST, NOT_FOUND, NOT_IMPLEMENTED, OK, PAYLOAD_TOO_LARGE, REQUEST_TIMEOUT,
     SERVICE_UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE, UPGRADE_REQUIRED,
 };
-pub use site::{Origins, Site};
+pub use site::{Origins, Site, ANY_ORIGIN};
 
 use crate::workers::accept_loop;
 

@@ -21,8 +21,19 @@ use super::response::{Status, FORBIDDEN, MISDIRECTED_REQUEST};
 /// Which pages besides the server's own may change state here (`--allow-origin`).
 #[derive(Debug, Clone, Default)]
 pub struct Origins {
-    /// Extra origins to admit besides the server's own (`http://host:port`).
+    /// Extra origins to admit besides the server's own (`http://host:port`), or [`ANY_ORIGIN`].
     pub extra: Vec<String>,
+}
+
+/// Admits a page from anywhere: only for a server with nothing to protect (the echo of lesson 6,
+/// which a learner tries from a blank browser tab).
+pub const ANY_ORIGIN: &str = "*";
+
+impl Origins {
+    /// Every page may connect.
+    pub fn any() -> Origins {
+        Origins { extra: vec![ANY_ORIGIN.to_string()] }
+    }
 }
 
 /// The names this server answers to, and the origins it trusts.
@@ -49,7 +60,8 @@ impl Site {
                 IpAddr::V4(v4) => v4.to_string(),
                 IpAddr::V6(v6) => format!("[{v6}]"),
             }));
-            names.extend(origins.extra.iter().filter_map(|origin| split_host(origin_authority(origin)).0));
+            let named = origins.extra.iter().filter(|origin| *origin != ANY_ORIGIN);
+            names.extend(named.filter_map(|origin| split_host(origin_authority(origin)).0));
         }
         Site { port: local.port(), names, origins }
     }
@@ -84,7 +96,8 @@ impl Site {
     fn check_origin(&self, request: &Request) -> Result<(), (Status, String)> {
         let Some(origin) = request.header("Origin") else { return Ok(()) };
         let own = request.host.as_deref().map(|host| format!("http://{host}"));
-        if own.as_deref() == Some(origin) || self.origins.extra.iter().any(|allowed| allowed == origin) {
+        let allowed = |allowed: &String| allowed == origin || allowed == ANY_ORIGIN;
+        if own.as_deref() == Some(origin) || self.origins.extra.iter().any(allowed) {
             return Ok(());
         }
         let why = format!(
@@ -178,5 +191,9 @@ mod tests {
         assert_eq!(status(&site, host, Some("null"), "POST"), 403);
         // Reading is not changing: the browser keeps a foreign page from seeing the answer.
         assert_eq!(status(&site, host, Some("https://evil.example"), "GET"), 200);
+        // The echo admits every page, but still only under its own names.
+        let echo = Site::new("127.0.0.1:9001".parse().unwrap(), Origins::any());
+        assert_eq!(status(&echo, "127.0.0.1:9001", Some("null"), "POST"), 200);
+        assert_eq!(status(&echo, "evil.example:9001", Some("null"), "POST"), 421);
     }
 }

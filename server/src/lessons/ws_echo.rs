@@ -24,7 +24,8 @@ pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 pub const MAX_CONNECTIONS: usize = 1000;
 
 /// Serves WebSocket echo clients, one thread each, until `shutdown`. Every request, whatever
-/// its path, is an upgrade to the echo.
+/// its path, is an upgrade to the echo, from any page: an echo has nothing another site could
+/// take or change.
 pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -> io::Result<()> {
     run_with(listener, shutdown, http::Limits { max_connections, ..http::Limits::default() })
 }
@@ -33,7 +34,7 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -
 pub fn run_with(listener: TcpListener, shutdown: &Shutdown, limits: http::Limits) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("WebSocket echo server listening on ws://{addr}/ (connect with `cargo client ws-echo`)");
-    http::serve(&listener, shutdown, limits, Origins::default(), echo)?;
+    http::serve(&listener, shutdown, limits, Origins::any(), echo)?;
     info!("WebSocket echo server stopped");
     Ok(())
 }
