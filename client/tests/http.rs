@@ -53,14 +53,17 @@ fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
 
 fn get(addr: SocketAddr, target: &str) -> Value {
     let (status, _, body) =
-        raw(addr, format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+        raw(addr, format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes());
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
 
 fn post(addr: SocketAddr, message: &Value) -> (u16, Value) {
     let body = message.to_string();
-    let request = format!("POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let request = format!(
+        "POST /send HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     let (status, _, body) = raw(addr, request.as_bytes());
     (status, serde_json::from_str(&body).unwrap())
 }
@@ -148,7 +151,7 @@ fn sse_data(reader: &mut BufReader<TcpStream>, events: usize) -> Vec<String> {
 fn open_stream(addr: SocketAddr, extra: &str) -> BufReader<TcpStream> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(stream, "GET /stream?room=lobby HTTP/1.1\r\nHost: x\r\n{extra}\r\n").unwrap();
+    write!(stream, "GET /stream?room=lobby HTTP/1.1\r\nHost: {addr}\r\n{extra}\r\n").unwrap();
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
     while !head.ends_with("\r\n\r\n") {
@@ -192,28 +195,30 @@ fn a_stream_client_that_goes_away_frees_its_place() {
 #[test]
 fn bad_requests_get_the_right_status_and_the_server_carries_on() {
     let (server, _hub) = http_server(Limits::default(), quick());
-    let big_body = "x".repeat(http_chat::MAX_BODY + 1);
-    let cases: Vec<(Vec<u8>, u16)> = vec![
-        (b"GET /poll HTTP/1.1\r\nno colon here\r\n\r\n".to_vec(), 400),
-        (b"\x16\x03\x01 TLS hello\r\n\r\n".to_vec(), 400),
-        (format!("GET /poll HTTP/1.1\r\nX: {}\r\n\r\n", "y".repeat(9000)).into_bytes(), 431),
+    let big_body = "x".repeat(server::http::MAX_BODY + 1);
+    let json = "Content-Type: application/json";
+    let cases: Vec<(String, u16)> = vec![
+        ("GET /poll HTTP/1.1\r\nHost: {host}\r\nno colon here\r\n\r\n".into(), 400),
+        ("\x16\x03\x01 TLS hello\r\n\r\n".into(), 400),
+        (format!("GET /poll HTTP/1.1\r\nHost: {{host}}\r\nX: {}\r\n\r\n", "y".repeat(9000)), 431),
         (
-            format!("POST /send HTTP/1.1\r\nContent-Length: {}\r\n\r\n{big_body}", big_body.len())
-                .into_bytes(),
+            format!("POST /send HTTP/1.1\r\nHost: {{host}}\r\n{json}\r\nContent-Length: {}\r\n\r\n{big_body}", big_body.len()),
             413,
         ),
-        (b"POST /send HTTP/1.1\r\n\r\n".to_vec(), 411),
-        (b"POST /send HTTP/1.1\r\nContent-Length: 8\r\n\r\nnot json".to_vec(), 400),
-        (b"POST /send HTTP/1.1\r\nContent-Length: 12\r\n\r\n{\"nick\":\"x\"}".to_vec(), 400),
-        (b"GET /nowhere HTTP/1.1\r\n\r\n".to_vec(), 404),
-        (b"DELETE /poll HTTP/1.1\r\n\r\n".to_vec(), 405),
-        (b"GET /send HTTP/1.1\r\n\r\n".to_vec(), 405),
-        (b"GET /poll?room=no%20spaces HTTP/1.1\r\n\r\n".to_vec(), 400),
-        (b"GET /poll?since=yesterday HTTP/1.1\r\n\r\n".to_vec(), 400),
-        // Headers that stop coming: 408 once the head timeout (300 ms here) has passed.
-        (b"GET /poll HTTP/1.1\r\nHost: sl".to_vec(), 408),
+        ("POST /send HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n\r\n{}".into(), 415),
+        (format!("POST /send HTTP/1.1\r\nHost: {{host}}\r\n{json}\r\n\r\n"), 400),
+        (format!("POST /send HTTP/1.1\r\nHost: {{host}}\r\n{json}\r\nContent-Length: 8\r\n\r\nnot json"), 400),
+        (format!("POST /send HTTP/1.1\r\nHost: {{host}}\r\n{json}\r\nContent-Length: 12\r\n\r\n{{\"nick\":\"x\"}}"), 400),
+        ("GET /nowhere HTTP/1.1\r\nHost: {host}\r\n\r\n".into(), 404),
+        ("DELETE /poll HTTP/1.1\r\nHost: {host}\r\n\r\n".into(), 405),
+        ("GET /send HTTP/1.1\r\nHost: {host}\r\n\r\n".into(), 405),
+        ("GET /poll?room=no%20spaces HTTP/1.1\r\nHost: {host}\r\n\r\n".into(), 400),
+        ("GET /poll?since=yesterday HTTP/1.1\r\nHost: {host}\r\n\r\n".into(), 400),
+        // Headers that stop coming: 408 once the request timeout (300 ms here) has passed.
+        ("GET /poll HTTP/1.1\r\nHost: sl".into(), 408),
     ];
     for (request, expected) in cases {
+        let request = request.replace("{host}", &server.addr.to_string()).into_bytes();
         let (status, head, body) = raw(server.addr, &request);
         assert_eq!(status, expected, "{:?} got {head}{body}", String::from_utf8_lossy(&request[..20]));
         assert!(head.contains("Content-Length: "), "{head}");

@@ -125,7 +125,8 @@ fn websocket_tcp_and_http_clients_share_one_room_in_the_lab() {
     let mut http = TcpStream::connect(server.addr).unwrap();
     write!(
         http,
-        "POST /send HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /send HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        server.addr,
         body.len()
     )
     .unwrap();
@@ -144,7 +145,7 @@ fn websocket_tcp_and_http_clients_share_one_room_in_the_lab() {
 fn the_page_is_served_and_only_its_own_origin_may_open_a_websocket() {
     let (server, _) = lab_server(Limits::default());
     let mut page = TcpStream::connect(server.addr).unwrap();
-    page.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(page, "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr).unwrap();
     let mut response = String::new();
     page.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{}", &response[..100]);

@@ -29,17 +29,24 @@ fn library_client(addr: SocketAddr) -> tungstenite::WebSocket<TcpStream> {
 fn upgraded(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    stream.write_all(&upgrade_request(&[])).unwrap();
+    stream.write_all(&with_host(&upgrade_request(&[]), addr)).unwrap();
     let head = read_head(&mut stream);
     assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{head}");
     assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{head}");
     stream
 }
 
-/// The RFC 6455 example request, with `extra` headers replacing same-named ones.
+/// `request` with its `Host: HOST` naming the server at `addr` (the server answers to its own
+/// names only).
+fn with_host(request: &[u8], addr: SocketAddr) -> Vec<u8> {
+    String::from_utf8_lossy(request).replace("Host: HOST", &format!("Host: {addr}")).into_bytes()
+}
+
+/// The RFC 6455 example request (its Host to be filled in by [`with_host`]), with `extra`
+/// headers replacing same-named ones.
 fn upgrade_request(extra: &[(&str, &str)]) -> Vec<u8> {
     let mut headers = vec![
-        ("Host", "localhost"),
+        ("Host", "HOST"),
         ("Upgrade", "websocket"),
         ("Connection", "keep-alive, Upgrade"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
@@ -116,7 +123,7 @@ fn text_binary_large_and_ping_come_back_unchanged() {
 fn bad_handshakes_get_the_right_http_status() {
     let server = echo_server(8);
     let cases: Vec<(Vec<u8>, &str, &str)> = vec![
-        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "426 Upgrade Required", "Upgrade: websocket"),
+        (b"GET / HTTP/1.1\r\nHost: HOST\r\n\r\n".to_vec(), "426 Upgrade Required", "Upgrade: websocket"),
         (
             upgrade_request(&[("Sec-WebSocket-Version", "8")]),
             "426 Upgrade Required",
@@ -129,17 +136,25 @@ fn bad_handshakes_get_the_right_http_status() {
         ),
         (upgrade_request(&[("Connection", "keep-alive")]), "400 Bad Request", "must list `Upgrade`"),
         (
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            b"POST / HTTP/1.1\r\nHost: HOST\r\nContent-Length: 0\r\n\r\n".to_vec(),
             "405 Method Not Allowed",
             "Allow: GET",
         ),
-        (b"GET / HTTP/1.1\r\nthis is not a header\r\n\r\n".to_vec(), "400 Bad Request", "malformed request"),
-        (format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "y".repeat(9000)).into_bytes(), "431", "over 8192 bytes"),
+        (
+            b"GET / HTTP/1.1\r\nHost: HOST\r\nthis is not a header\r\n\r\n".to_vec(),
+            "400 Bad Request",
+            "malformed request",
+        ),
+        (
+            format!("GET / HTTP/1.1\r\nHost: HOST\r\nX: {}\r\n\r\n", "y".repeat(9000)).into_bytes(),
+            "431",
+            "over 8192 bytes",
+        ),
     ];
     for (request, status, says) in cases {
         let mut stream = TcpStream::connect(server.addr).unwrap();
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        let _ = stream.write_all(&request); // the server may answer (and close) before all is sent
+        let _ = stream.write_all(&with_host(&request, server.addr)); // it may answer (and close) before all is sent
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response);
         assert!(response.starts_with(&format!("HTTP/1.1 {status}")), "{status}: {response}");

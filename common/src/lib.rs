@@ -10,7 +10,7 @@
 //! - [`line`]: newline framing with a length limit and UTF-8 checks;
 //! - [`ws`]: a WebSocket connection split into a reading and a writing half;
 //! - [`net`]: binding and connecting with errors that say what to do next;
-//! - [`percent`]: percent-encoding for URL query strings;
+//! - [`percent`]: percent-encoding for URL query strings (the client builds them);
 //! - [`protocol`]: the chat's commands, server lines and naming rules.
 
 pub mod frame;

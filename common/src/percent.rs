@@ -1,25 +1,5 @@
 //! Percent-encoding for URL query strings: a Korean room name travels as `%EA%B0%80...`.
-
-/// `%XX` escapes to bytes, `+` to a space; `None` if the result is not UTF-8. (Korean room
-/// names travel as `%EA%B0%80`...)
-pub fn decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 2;
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
+//! (The server decodes them: `server::http::query`.)
 
 /// `%XX`-escapes everything but unreserved characters, for building request targets.
 pub fn encode(text: &str) -> String {
@@ -36,12 +16,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_bad_escapes() {
-        assert_eq!(decode(&encode("방 1/x&y=z")).as_deref(), Some("방 1/x&y=z"));
+    fn unreserved_characters_stay_and_the_rest_is_escaped() {
         assert_eq!(encode("a b"), "a%20b");
-        assert_eq!(decode("a+b%21"), Some("a b!".into()));
-        assert_eq!(decode("%4"), None);
-        assert_eq!(decode("%zz"), None);
-        assert_eq!(decode("%FF"), None); // a lone byte that is not UTF-8
+        assert_eq!(encode("방"), "%EB%B0%A9");
+        assert_eq!(encode("Az09-_.~"), "Az09-_.~");
     }
 }

@@ -19,11 +19,12 @@
 //!   and the application's messages never interleave mid-frame.
 //!
 //! Errors become close codes, sent by the writer: a protocol violation is 1002, invalid UTF-8 in
-//! a text message 1007, a message over the size limit 1009, the server going away 1001.
+//! a text message 1007, a message over the size limit 1009. (Going away, 1001, is the server's
+//! decision, not the connection's: the server sends it.)
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown as Half, TcpStream};
+use std::net::{self, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,8 +32,6 @@ use tungstenite::error::{Error, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
-
-use crate::Shutdown;
 
 /// After our Close frame, how long we keep reading what the client still sends before dropping
 /// the connection. Closing a socket that has unread bytes makes the kernel send a reset, which
@@ -61,24 +60,31 @@ pub fn split(
     already_read: Vec<u8>,
     role: Role,
     config: WebSocketConfig,
-    shutdown: &Shutdown,
 ) -> io::Result<(Reader, Writer)> {
-    let writer = Writer(Arc::new(Mutex::new(WriteSide {
-        context: WebSocketContext::new(role, Some(config)),
-        stream: stream.try_clone()?,
-    })));
+    let writer = Writer(Arc::new(WriteHalf {
+        side: Mutex::new(WriteSide {
+            context: WebSocketContext::new(role, Some(config)),
+            stream: stream.try_clone()?,
+        }),
+        cutter: stream.try_clone()?,
+    }));
     let reader = Reader {
         context: WebSocketContext::from_partially_read(already_read, role, Some(config)),
         stream: ReadHalf(stream),
         writer: writer.clone(),
-        shutdown: shutdown.clone(),
     };
     Ok((reader, writer))
 }
 
 /// The writing half: every frame this connection sends goes through here.
 #[derive(Clone)]
-pub struct Writer(Arc<Mutex<WriteSide>>);
+pub struct Writer(Arc<WriteHalf>);
+
+struct WriteHalf {
+    side: Mutex<WriteSide>,
+    /// A handle of the socket outside the lock, for [`Writer::cut`].
+    cutter: TcpStream,
+}
 
 struct WriteSide {
     context: WebSocketContext,
@@ -110,37 +116,38 @@ impl Writer {
         }
     }
 
-    /// Shuts the socket down in both directions: the reader's `read` ends at once.
+    /// Shuts the socket down in both directions: the reader's `read` ends at once, and so does a
+    /// `write` blocked on a peer that stopped reading. It takes no lock: that blocked write holds
+    /// the writer's lock for up to its write timeout, and whoever kicks this connection (another
+    /// member's thread) must not wait for it.
     pub fn cut(&self) {
-        let _ = self.lock().stream.shutdown(Half::Both);
+        let _ = self.0.cutter.shutdown(net::Shutdown::Both);
     }
 
     fn lock(&self) -> MutexGuard<'_, WriteSide> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.side.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 /// Why a WebSocket connection ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum End {
+pub enum EndReason {
     /// The client closed with this code (the close handshake completed).
     Closed(Option<CloseCode>),
     /// We closed with this code because the client broke a rule.
     Failed(CloseCode, String),
-    /// The connection broke without a close handshake (a reset, a killed client).
+    /// The connection broke without a close handshake (a reset, a killed client, or our own
+    /// side shut down by the server that is stopping).
     Lost(String),
-    /// The server is stopping; the client got 1001 Going Away.
-    Shutdown,
 }
 
-impl fmt::Display for End {
+impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            End::Closed(Some(code)) => write!(f, "closed by the client ({})", u16::from(*code)),
-            End::Closed(None) => write!(f, "closed by the client"),
-            End::Failed(code, why) => write!(f, "closed with {}: {why}", u16::from(*code)),
-            End::Lost(why) => write!(f, "connection lost: {why}"),
-            End::Shutdown => write!(f, "server shutting down (sent 1001)"),
+            EndReason::Closed(Some(code)) => write!(f, "closed by the client ({})", u16::from(*code)),
+            EndReason::Closed(None) => write!(f, "closed by the client"),
+            EndReason::Failed(code, why) => write!(f, "closed with {}: {why}", u16::from(*code)),
+            EndReason::Lost(why) => write!(f, "connection lost: {why}"),
         }
     }
 }
@@ -150,12 +157,11 @@ pub struct Reader {
     context: WebSocketContext,
     stream: ReadHalf,
     writer: Writer,
-    shutdown: Shutdown,
 }
 
 impl Reader {
     /// The next text or binary message, or why there will be none.
-    pub fn recv(&mut self) -> Result<Message, End> {
+    pub fn recv(&mut self) -> Result<Message, EndReason> {
         loop {
             match self.context.read(&mut self.stream) {
                 Ok(message @ (Message::Text(_) | Message::Binary(_))) => return Ok(message),
@@ -169,39 +175,35 @@ impl Reader {
                 Ok(Message::Close(frame)) => {
                     let code = frame.as_ref().map(|f| f.code);
                     self.writer.close(frame);
-                    return Err(End::Closed(code));
+                    return Err(EndReason::Closed(code));
                 }
                 Err(error) => return Err(self.fail(error)),
             }
         }
     }
 
-    /// Turns a read error into a close code (sent) and an [`End`].
-    fn fail(&self, error: Error) -> End {
-        if self.shutdown.is_triggered() {
-            self.writer.close(Some(close_frame(CloseCode::Away, "server shutting down")));
-            return End::Shutdown;
-        }
+    /// Turns a read error into a close code (sent) and an [`EndReason`].
+    fn fail(&self, error: Error) -> EndReason {
         let (code, why) = match error {
-            Error::ConnectionClosed | Error::AlreadyClosed => return End::Closed(None),
+            Error::ConnectionClosed | Error::AlreadyClosed => return EndReason::Closed(None),
             Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                return End::Lost("closed without a close frame".into())
+                return EndReason::Lost("closed without a close frame".into())
             }
-            Error::Io(e) => return End::Lost(crate::net::describe(&e)),
+            Error::Io(e) => return EndReason::Lost(crate::net::describe(&e)),
             Error::Protocol(e) => (CloseCode::Protocol, e.to_string()),
             Error::Utf8(e) => (CloseCode::Invalid, format!("invalid UTF-8 in a text message: {e}")),
             Error::Capacity(e) => (CloseCode::Size, e.to_string()),
             other => (CloseCode::Error, other.to_string()),
         };
         self.writer.close(Some(close_frame(code, &why)));
-        End::Failed(code, why)
+        EndReason::Failed(code, why)
     }
 
     /// Ends the TCP connection once the WebSocket is closed: our FIN, then whatever the client
     /// still sends is read and dropped (for at most [`LINGER`]) so the close stays clean.
     pub fn finish(mut self) {
         let stream = &mut self.stream.0;
-        let _ = stream.shutdown(Half::Write);
+        let _ = stream.shutdown(net::Shutdown::Write);
         let deadline = Instant::now() + LINGER;
         let mut buf = [0u8; 4096];
         while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {

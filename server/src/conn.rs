@@ -1,7 +1,7 @@
 //! Socket settings for long-lived connections (chat, WebSocket), and the way to cut one.
 
 use std::io;
-use std::net::{Shutdown as Half, TcpStream};
+use std::net::{self, TcpStream};
 use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
@@ -37,6 +37,6 @@ pub fn tune(stream: &TcpStream) -> io::Result<()> {
 pub fn kick_for(stream: &TcpStream) -> io::Result<Kick> {
     let socket = stream.try_clone()?;
     Ok(Box::new(move || {
-        let _ = socket.shutdown(Half::Both);
+        let _ = socket.shutdown(net::Shutdown::Both);
     }))
 }

@@ -128,7 +128,7 @@ fn run(lesson: Lesson) -> Result<(), String> {
         Lesson::Ws { addr, allow_origin } => {
             let hub = Arc::new(Hub::new(Limits::default()));
             let origins = lessons::ws_chat::Origins { extra: allow_origin };
-            lessons::ws_chat::run(common::net::bind(&addr)?, &shutdown, hub, origins)
+            lessons::ws_chat::run(common::net::bind(&addr)?, &shutdown, hub, Default::default(), origins)
         }
         Lesson::Lab { tcp, http, bind, allow_origin } => {
             let on_host = |addr: String| match &bind {

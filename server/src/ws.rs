@@ -2,13 +2,12 @@
 //! `101 Switching Protocols`, and split the connection (see `common::ws` for the split).
 
 use std::io::Write;
-use std::net::TcpStream;
 
-pub use common::ws::*;
-use common::Shutdown;
+use common::ws::{close_frame, split, Reader, Writer};
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::http::{self, Request, Status};
+use crate::http::{self, Connection, Request, Status};
 
 /// Why an upgrade request was refused: the HTTP status, the reason, and a header the refusal
 /// must carry (a 426 says which upgrade or version would have worked).
@@ -43,15 +42,14 @@ pub fn check_upgrade(request: &Request) -> Result<&str, Refusal> {
 /// Answers a checked upgrade request with `101 Switching Protocols` and splits the connection.
 /// On a bad request the client gets the HTTP error, and the caller the reason to log.
 pub fn upgrade(
-    mut stream: TcpStream,
-    request: Request,
+    connection: &mut Connection,
+    request: &Request,
     config: WebSocketConfig,
-    shutdown: &Shutdown,
 ) -> Result<(Reader, Writer), String> {
-    let key = match check_upgrade(&request) {
+    let key = match check_upgrade(request) {
         Ok(key) => key,
         Err((status, why, header)) => {
-            http::refuse(&mut stream, status, &why, header.as_slice());
+            connection.refuse(status, &why, header.as_slice());
             return Err(format!("{} {}: {why}", status.0, status.1));
         }
     };
@@ -59,9 +57,16 @@ pub fn upgrade(
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
+    // From here on the socket is the WebSocket's, with the bytes that came after the request
+    // and no read timeout left over from HTTP: a member who only reads is not "idle".
+    let (mut stream, already_read) = connection.upgrade().map_err(|e| common::net::describe(&e))?;
     stream.write_all(response.as_bytes()).map_err(|e| common::net::describe(&e))?;
-    split(stream, request.tail, Role::Server, config, shutdown)
-        .map_err(|e| format!("cannot split the connection: {e}"))
+    split(stream, already_read, Role::Server, config).map_err(|e| format!("cannot split the connection: {e}"))
+}
+
+/// The server is stopping: tells the client so (1001 Going Away), if the connection still allows it.
+pub fn going_away(writer: &Writer) {
+    writer.close(Some(close_frame(CloseCode::Away, "server shutting down")));
 }
 
 #[cfg(test)]

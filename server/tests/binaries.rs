@@ -226,7 +226,7 @@ fn fifty_waiting_long_polls_burn_no_cpu_and_all_wake_on_one_message() {
     let mut waiting: Vec<_> = (0..50)
         .map(|_| {
             let (mut stream, reader) = connect(addr);
-            stream.write_all(b"GET /long-poll?room=quiet&since=0 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            write!(stream, "GET /long-poll?room=quiet&since=0 HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
             (stream, reader)
         })
         .collect();
@@ -239,7 +239,12 @@ fn fifty_waiting_long_polls_burn_no_cpu_and_all_wake_on_one_message() {
 
     let (mut poster, mut answer) = connect(addr);
     let body = r#"{"room":"quiet","nick":"waker","text":"wake up"}"#;
-    write!(poster, "POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    write!(
+        poster,
+        "POST /send HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     assert_eq!(read_line(&mut answer), "HTTP/1.1 200 OK\r\n");
     for (_, reader) in &mut waiting {
         assert_eq!(read_line(reader), "HTTP/1.1 200 OK\r\n");

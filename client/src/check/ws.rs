@@ -77,7 +77,10 @@ fn handshake(addr: &str) -> Outcome {
 
 /// Status codes exist only before the switch: a request that is not an upgrade is refused in HTTP.
 fn not_an_upgrade(addr: &str) -> Outcome {
-    let (status, _) = super::http::request(addr, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let (status, _) = super::http::request(
+        addr,
+        &format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )?;
     matches!(status, 400 | 426).then_some(()).ok_or_else(|| {
         fail(
             format!("a plain GET got {status}"),

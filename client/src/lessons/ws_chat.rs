@@ -11,8 +11,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
-use common::ws::{close_frame, End, Reader, Writer};
-use common::Shutdown;
+use common::ws::{close_frame, EndReason, Reader, Writer};
 use log::info;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::Role;
@@ -47,9 +46,8 @@ impl WsChat {
         let peer = stream.peer_addr().map_err(|e| e.to_string())?;
         let already_read = crate::upgrade::upgrade(&mut stream, addr, "/ws", timeout, &EXPECTED)?;
         let config = common::ws::config(MAX_MESSAGE);
-        let (reader, writer) =
-            common::ws::split(stream, already_read, Role::Client, config, &Shutdown::new())
-                .map_err(|e| format!("cannot split the connection: {e}"))?;
+        let (reader, writer) = common::ws::split(stream, already_read, Role::Client, config)
+            .map_err(|e| format!("cannot split the connection: {e}"))?;
         Ok(WsChat { reader, writer, peer })
     }
 
@@ -93,17 +91,16 @@ impl WsChat {
         };
         self.reader.finish();
         match end {
-            End::Closed(Some(CloseCode::Normal)) | End::Closed(None) => info!("left the chat"),
-            End::Closed(Some(CloseCode::Away)) => {
+            EndReason::Closed(Some(CloseCode::Normal)) | EndReason::Closed(None) => info!("left the chat"),
+            EndReason::Closed(Some(CloseCode::Away)) => {
                 info!("the server closed the connection: it is shutting down")
             }
-            End::Closed(Some(CloseCode::Again)) => info!("the server is full: try again later"),
-            End::Closed(Some(code)) => info!("the server closed the connection ({})", u16::from(code)),
-            End::Failed(code, why) => {
+            EndReason::Closed(Some(CloseCode::Again)) => info!("the server is full: try again later"),
+            EndReason::Closed(Some(code)) => info!("the server closed the connection ({})", u16::from(code)),
+            EndReason::Failed(code, why) => {
                 return Err(format!("{} broke the protocol ({}): {why}", self.peer, u16::from(code)))
             }
-            End::Lost(why) => return Err(format!("lost the connection to {}: {why}", self.peer)),
-            End::Shutdown => {}
+            EndReason::Lost(why) => return Err(format!("lost the connection to {}: {why}", self.peer)),
         }
         Ok(())
     }

@@ -89,8 +89,12 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> Result
     // 6. tungstenite carries on with the same socket (and whatever we read beyond the frame).
     let (rest, _) = input.into_inner();
     let already_read = rest.get_ref()[rest.position() as usize..].to_vec();
-    let mut socket =
-        WebSocket::from_partially_read(stream, already_read, Role::Server, Some(ws::config(MAX_MESSAGE)));
+    let mut socket = WebSocket::from_partially_read(
+        stream,
+        already_read,
+        Role::Server,
+        Some(common::ws::config(MAX_MESSAGE)),
+    );
     info!("6. handed the socket to tungstenite; echoing from now on");
     let mut message = match first.opcode {
         0x1 => Some(Message::text(

@@ -15,34 +15,33 @@
 //! twice between one request and the next.
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::protocol::LOBBY;
 use common::Shutdown;
-use log::{debug, info};
+use log::info;
 use serde_json::{json, Value};
 
-use crate::http::{self, ReadError, Request, Status};
+use crate::http::{self, AfterResponse, Connection, Origins, Request, Status};
 use crate::hub::{Delivery, Event, Hub, Newer, What};
-use crate::workers::accept_loop;
 
-/// The largest `POST /send` body. Over it: 413.
-pub const MAX_BODY: usize = 4096;
+/// How often a waiting long-poll or an open stream looks whether its client is still there: a
+/// client that went away frees its thread within about this long.
+pub const DEPARTURE_CHECK: Duration = Duration::from_millis(500);
 
 /// The timings of this server; tests shorten them.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// How long a long-poll waits for news before it answers with nothing (and is asked again).
     pub long_poll_timeout: Duration,
-    /// How often an idle stream sends a comment line, so proxies keep it open and we notice a
-    /// client that went away.
+    /// How often an idle stream sends a comment line, so proxies keep it open.
     pub keepalive: Duration,
     /// How long a persistent connection may sit idle between requests.
     pub idle: Duration,
-    /// How long the head of one request may take, once it has started (408 after).
+    /// How long one request, head and body, may take once it has started (408 after).
     pub head_timeout: Duration,
     /// Connections served at once (waiting long-polls and open streams included).
     pub max_connections: usize,
@@ -53,9 +52,21 @@ impl Default for Config {
         Config {
             long_poll_timeout: Duration::from_secs(25),
             keepalive: Duration::from_secs(15),
-            idle: Duration::from_secs(30),
-            head_timeout: http::HEAD_TIMEOUT,
-            max_connections: 500,
+            idle: http::IDLE_TIMEOUT,
+            head_timeout: http::REQUEST_DEADLINE,
+            max_connections: http::MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl Config {
+    /// The HTTP layer's limits with this server's timings.
+    pub fn limits(&self) -> http::Limits {
+        http::Limits {
+            idle: self.idle,
+            request_deadline: self.head_timeout,
+            max_connections: self.max_connections,
+            ..http::Limits::default()
         }
     }
 }
@@ -64,105 +75,49 @@ impl Default for Config {
 pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>, config: Config) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("HTTP chat listening on http://{addr}/ (try `curl 'http://{addr}/poll?room=lobby'`)");
-    serve(&listener, shutdown, hub, config, route)?;
-    info!("HTTP chat stopped");
-    Ok(())
-}
-
-/// The accept loop of an HTTP server on `hub`: each connection's requests go to `router`.
-pub fn serve(
-    listener: &TcpListener,
-    shutdown: &Shutdown,
-    hub: Arc<Hub>,
-    config: Config,
-    router: impl Fn(&mut TcpStream, Request, &Hub, &Config, &Shutdown) -> Next + Send + Sync + 'static,
-) -> io::Result<()> {
     // Long-polls wait on the hub and streams on their outboxes, not on a socket: on Ctrl-C the
     // hub wakes them all.
     let closing = hub.clone();
     shutdown.on_trigger(move || closing.close());
-    let max = config.max_connections;
-    let refuse = move |mut stream: TcpStream, _peer| {
-        let why = format!("{max} connections already open, try again later");
-        http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
-    };
-    let watcher = shutdown.clone();
-    let serve = move |stream, peer| serve_connection(stream, peer, &hub, &config, &watcher, &router);
-    accept_loop(listener, shutdown, max, refuse, serve)
-}
-
-/// What to do with the connection after a response.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Next {
-    /// Read the next request (HTTP/1.1 connections are persistent).
-    KeepAlive,
-    Close,
-}
-
-/// A request handler: this lesson's [`route`], or a bigger server's that falls back to it.
-pub type Router = dyn Fn(&mut TcpStream, Request, &Hub, &Config, &Shutdown) -> Next + Send + Sync;
-
-/// Reads requests from one connection and answers each, until either side is done.
-pub fn serve_connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    hub: &Hub,
-    config: &Config,
-    shutdown: &Shutdown,
-    router: &Router,
-) {
-    let Ok(_tracked) = shutdown.track(&stream) else { return };
-    let _ = stream.set_nodelay(true);
-    loop {
-        let request = match http::read_request_within(&mut stream, config.idle, config.head_timeout) {
-            Ok(request) => request,
-            Err(ReadError::Gone) => return debug!("{peer}: connection closed"),
-            Err(ReadError::Bad(status, why)) => {
-                info!("{peer}: {} {}: {why}", status.0, status.1);
-                return http::refuse(&mut stream, status, &why, &[]);
-            }
-        };
-        debug!("{peer}: {} {}", request.method, request.target);
-        let close = request.has_token("Connection", "close");
-        if router(&mut stream, request, hub, config, shutdown) == Next::Close
-            || close
-            || shutdown.is_triggered()
-        {
-            return;
-        }
-    }
+    let limits = config.limits();
+    http::serve(&listener, shutdown, limits, Origins::default(), move |connection, request| {
+        route(connection, request, &hub, &config)
+    })?;
+    info!("HTTP chat stopped");
+    Ok(())
 }
 
 /// This lesson's endpoints.
-pub fn route(stream: &mut TcpStream, mut request: Request, hub: &Hub, config: &Config, _: &Shutdown) -> Next {
+pub fn route(connection: &mut Connection, request: Request, hub: &Hub, config: &Config) -> AfterResponse {
     let method = request.method.as_str();
     match (method, request.path()) {
-        ("GET", "/poll") => answer_newer(stream, &request, |room, since| hub.newer(room, since)),
-        ("GET", "/long-poll") => answer_newer(stream, &request, |room, since| {
-            hub.wait_newer(room, since, config.long_poll_timeout)
+        ("GET", "/poll") => answer_newer(connection, &request, |room, since, _| Some(hub.newer(room, since))),
+        ("GET", "/long-poll") => answer_newer(connection, &request, |room, since, connection| {
+            wait_newer(connection, hub, room, since, config.long_poll_timeout)
         }),
-        ("GET", "/stream") => stream_events(stream, &request, hub, config),
-        ("POST", "/send") => match http::read_body(stream, &mut request, MAX_BODY) {
-            Ok(body) => send(stream, &body, hub),
-            Err(ReadError::Gone) => Next::Close,
-            Err(ReadError::Bad(status, why)) => error(stream, status, &why, Next::Close),
-        },
-        (_, "/poll" | "/long-poll" | "/stream") => method_not_allowed(stream, "GET"),
-        (_, "/send") => method_not_allowed(stream, "POST"),
+        ("GET", "/stream") => stream_events(connection, &request, hub, config),
+        ("POST", "/send") => send(connection, &request, hub),
+        (_, "/poll" | "/long-poll" | "/stream") => method_not_allowed(connection, "GET"),
+        (_, "/send") => method_not_allowed(connection, "POST"),
         (_, path) => {
             let why = format!("no such endpoint: {path} (try /poll, /long-poll, /stream, /send)");
-            error(stream, http::NOT_FOUND, &why, Next::KeepAlive)
+            error(connection, http::NOT_FOUND, &why)
         }
     }
 }
 
 /// `GET /poll` and `GET /long-poll`: the events newer than `since` as one JSON document.
-fn answer_newer(stream: &mut TcpStream, request: &Request, newer: impl FnOnce(&str, u64) -> Newer) -> Next {
+fn answer_newer(
+    connection: &mut Connection,
+    request: &Request,
+    newer: impl FnOnce(&str, u64, &Connection) -> Option<Newer>,
+) -> AfterResponse {
     let (room, since) = match room_and_since(request) {
         Ok(pair) => pair,
-        Err(why) => return error(stream, http::BAD_REQUEST, &why, Next::KeepAlive),
+        Err(why) => return error(connection, http::BAD_REQUEST, &why),
     };
-    let Newer { events, missed } = newer(&room, since);
+    // `None`: the client went away while we waited; nobody to answer.
+    let Some(Newer { events, missed }) = newer(&room, since, connection) else { return AfterResponse::Close };
     let last = events.last().map_or(since, |event| event.id);
     let body = json!({
         "room": room,
@@ -170,14 +125,41 @@ fn answer_newer(stream: &mut TcpStream, request: &Request, newer: impl FnOnce(&s
         "last": last,
         "missed": missed,
     });
-    respond_json(stream, http::OK, &body)
+    respond_json(connection, http::OK, &body)
+}
+
+/// A long-poll's wait, in short slices: between them, a client that went away is noticed (its
+/// socket reads as closed) and its thread freed, instead of waiting out the whole timeout.
+fn wait_newer(
+    connection: &Connection,
+    hub: &Hub,
+    room: &str,
+    since: u64,
+    timeout: Duration,
+) -> Option<Newer> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let newer = hub.wait_newer(room, since, left.min(DEPARTURE_CHECK));
+        if !newer.events.is_empty() || newer.missed || left <= DEPARTURE_CHECK || connection.stopping() {
+            return Some(newer);
+        }
+        if connection.departed() {
+            return None;
+        }
+    }
 }
 
 /// `GET /stream`: a Server-Sent Events stream of the room, from `Last-Event-ID` (or `since`) on.
-fn stream_events(stream: &mut TcpStream, request: &Request, hub: &Hub, config: &Config) -> Next {
+fn stream_events(
+    connection: &mut Connection,
+    request: &Request,
+    hub: &Hub,
+    config: &Config,
+) -> AfterResponse {
     let (room, mut last) = match room_and_since(request) {
         Ok(pair) => pair,
-        Err(why) => return error(stream, http::BAD_REQUEST, &why, Next::KeepAlive),
+        Err(why) => return error(connection, http::BAD_REQUEST, &why),
     };
     // A browser that reconnects says where it was in `Last-Event-ID`.
     if let Some(id) = request.header("Last-Event-ID").and_then(|id| id.parse().ok()) {
@@ -188,47 +170,64 @@ fn stream_events(stream: &mut TcpStream, request: &Request, hub: &Hub, config: &
     let (outbox, inbox) = mpsc::sync_channel(hub.limits().outbox_capacity);
     let watch = match hub.watch(&room, outbox) {
         Ok(watch) => watch,
-        Err(why) => return error(stream, http::BAD_REQUEST, &why, Next::KeepAlive),
+        Err(why) => return error(connection, http::BAD_REQUEST, &why),
     };
-    let head =
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n\
-                Transfer-Encoding: chunked\r\n\r\n";
-    let mut result = stream.write_all(head.as_bytes());
-    let mut send = |text: &str| write_chunk(stream, text);
+    // HTTP/1.1 frames the endless body in chunks; an HTTP/1.0 client knows no chunks, so its
+    // stream simply ends when we close the connection.
+    let chunked = !connection.is_http10();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n{}\r\n",
+        if chunked { "Transfer-Encoding: chunked\r\n" } else { "Connection: close\r\n" }
+    );
+    let mut result = connection.stream().write_all(head.as_bytes());
     let Newer { events, missed } = hub.newer(&room, last);
-    if missed {
-        result = result.and_then(|()| send(": some older events are no longer kept\n\n"));
+    {
+        let mut send = |text: &str| write_event(connection.stream(), text, chunked);
+        if missed {
+            result = result.and_then(|()| send(": some older events are no longer kept\n\n"));
+        }
+        for event in events {
+            last = event.id;
+            result = result.and_then(|()| send(&sse_event(&event)));
+        }
     }
-    for event in events {
-        last = event.id;
-        result = result.and_then(|()| send(&sse_event(&event)));
-    }
+    let mut quiet_since = Instant::now();
     while result.is_ok() {
-        result = match inbox.recv_timeout(config.keepalive) {
+        result = match inbox.recv_timeout(DEPARTURE_CHECK.min(config.keepalive)) {
             Ok(Delivery::Event(event)) if event.id <= last => Ok(()),
             Ok(Delivery::Event(event)) => {
                 last = event.id;
-                send(&sse_event(&event))
+                quiet_since = Instant::now();
+                write_event(connection.stream(), &sse_event(&event), chunked)
             }
             Ok(Delivery::Goodbye) => {
-                let _ = send("event: bye\ndata: server shutting down\n\n");
+                let _ =
+                    write_event(connection.stream(), "event: bye\ndata: server shutting down\n\n", chunked);
                 break;
             }
             Ok(_) => Ok(()),
-            // A comment line: keeps proxies from closing an idle stream, and a write to a
-            // client that went away fails, which ends this loop and frees the thread.
-            Err(RecvTimeoutError::Timeout) => send(": keep-alive\n\n"),
+            // A reader that went away frees this thread now, not at the next failed write.
+            Err(RecvTimeoutError::Timeout) if connection.departed() => break,
+            // A comment line: keeps proxies from closing an idle stream.
+            Err(RecvTimeoutError::Timeout) if quiet_since.elapsed() >= config.keepalive => {
+                quiet_since = Instant::now();
+                write_event(connection.stream(), ": keep-alive\n\n", chunked)
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(()),
             // The hub let us go: we could not keep up.
             Err(RecvTimeoutError::Disconnected) => {
-                let _ = send("event: bye\ndata: too slow to keep up\n\n");
+                let _ =
+                    write_event(connection.stream(), "event: bye\ndata: too slow to keep up\n\n", chunked);
                 break;
             }
         };
     }
     hub.unwatch(&room, watch);
-    // The last chunk: zero bytes. The response is complete.
-    let _ = stream.write_all(b"0\r\n\r\n");
-    Next::Close
+    if chunked {
+        // The last chunk: zero bytes. The response is complete.
+        let _ = connection.stream().write_all(b"0\r\n\r\n");
+    }
+    AfterResponse::Close
 }
 
 /// One event in Server-Sent Events format: `id:` lets a reconnecting browser resume.
@@ -236,28 +235,38 @@ fn sse_event(event: &Event) -> String {
     format!("id: {}\ndata: {}\n\n", event.id, event_json(event))
 }
 
-/// One chunk of a chunked response: its length in hex, the bytes, a line break.
-fn write_chunk(stream: &mut TcpStream, text: &str) -> io::Result<()> {
-    stream.write_all(format!("{:x}\r\n{text}\r\n", text.len()).as_bytes())?;
+/// One event of the stream, flushed at once: as a chunk (its length in hex, the bytes, a line
+/// break), or as it is when the stream is delimited by closing the connection.
+fn write_event(stream: &mut impl Write, text: &str, chunked: bool) -> io::Result<()> {
+    if chunked {
+        stream.write_all(format!("{:x}\r\n{text}\r\n", text.len()).as_bytes())?;
+    } else {
+        stream.write_all(text.as_bytes())?;
+    }
     stream.flush()
 }
 
-/// `POST /send`: `{"room": "lobby", "nick": "alice", "text": "hello"}`.
-fn send(stream: &mut TcpStream, body: &[u8], hub: &Hub) -> Next {
-    let message: Value = match serde_json::from_slice(body) {
+/// `POST /send`: `{"room": "lobby", "nick": "alice", "text": "hello"}`, as JSON. The content
+/// type matters: a page on another site may send a "simple" `text/plain` POST without asking the
+/// browser first, but never an `application/json` one.
+fn send(connection: &mut Connection, request: &Request, hub: &Hub) -> AfterResponse {
+    let json = request.header("Content-Type").and_then(|t| t.split(';').next()).map(str::trim);
+    if !json.is_some_and(|t| t.eq_ignore_ascii_case("application/json")) {
+        let why = "send the message as JSON, with Content-Type: application/json";
+        return error(connection, http::UNSUPPORTED_MEDIA_TYPE, why);
+    }
+    let message: Value = match serde_json::from_slice(&request.body) {
         Ok(value) => value,
-        Err(e) => {
-            return error(stream, http::BAD_REQUEST, &format!("the body is not JSON: {e}"), Next::KeepAlive)
-        }
+        Err(e) => return error(connection, http::BAD_REQUEST, &format!("the body is not JSON: {e}")),
     };
     let field = |name: &str| message.get(name).and_then(Value::as_str);
     let (Some(nick), Some(text)) = (field("nick"), field("text")) else {
         let why = r#"expected {"room": "lobby", "nick": "alice", "text": "hello"} (room may be left out)"#;
-        return error(stream, http::BAD_REQUEST, why, Next::KeepAlive);
+        return error(connection, http::BAD_REQUEST, why);
     };
     match hub.post(field("room").unwrap_or(LOBBY), nick, text) {
-        Ok(id) => respond_json(stream, http::OK, &json!({ "id": id })),
-        Err(why) => error(stream, http::BAD_REQUEST, &why, Next::KeepAlive),
+        Ok(id) => respond_json(connection, http::OK, &json!({ "id": id })),
+        Err(why) => error(connection, http::BAD_REQUEST, &why),
     }
 }
 
@@ -287,35 +296,22 @@ pub fn event_json(event: &Event) -> Value {
     }
 }
 
-fn respond_json(stream: &mut TcpStream, status: Status, body: &Value) -> Next {
+fn respond_json(connection: &mut Connection, status: Status, body: &Value) -> AfterResponse {
     // `no-cache`: a cached answer to "what is new?" is always wrong.
     let headers = [("Content-Type", "application/json"), ("Cache-Control", "no-cache")];
-    match http::respond(stream, status, &headers, body.to_string().as_bytes()) {
-        Ok(()) => Next::KeepAlive,
-        Err(_) => Next::Close,
-    }
+    connection.respond(status, &headers, body.to_string().as_bytes())
 }
 
-fn error(stream: &mut TcpStream, status: Status, why: &str, next: Next) -> Next {
+/// A mistake the client can correct: said in JSON, and the connection goes on.
+fn error(connection: &mut Connection, status: Status, why: &str) -> AfterResponse {
     info!("{} {}: {why}", status.0, status.1);
-    let kept = respond_json(stream, status, &json!({ "error": why }));
-    if next == Next::Close {
-        let _ = stream.shutdown(std::net::Shutdown::Write);
-    }
-    if kept == Next::Close {
-        Next::Close
-    } else {
-        next
-    }
+    respond_json(connection, status, &json!({ "error": why }))
 }
 
-fn method_not_allowed(stream: &mut TcpStream, allowed: &str) -> Next {
+fn method_not_allowed(connection: &mut Connection, allowed: &str) -> AfterResponse {
     let why = format!("this endpoint takes {allowed}");
     info!("405 Method Not Allowed: {why}");
     let body = json!({ "error": why }).to_string();
     let headers = [("Content-Type", "application/json"), ("Allow", allowed)];
-    match http::respond(stream, http::METHOD_NOT_ALLOWED, &headers, body.as_bytes()) {
-        Ok(()) => Next::KeepAlive,
-        Err(_) => Next::Close,
-    }
+    connection.respond(http::METHOD_NOT_ALLOWED, &headers, body.as_bytes())
 }

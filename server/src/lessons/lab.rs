@@ -12,7 +12,7 @@
 //! A browser, a terminal client and `nc` sit in the same room and see each other.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread;
 
@@ -20,9 +20,9 @@ use common::Shutdown;
 use log::info;
 
 use super::chat;
-use super::http_chat::{self, Config, Next};
-use super::ws_chat::{self, Origins};
-use crate::http::{self, Request};
+use super::http_chat::{self, Config};
+use super::ws_chat;
+use crate::http::{self, AfterResponse, Connection, Origins, Request};
 use crate::hub::Hub;
 
 /// The browser page, in the binary: no build step, no files to find at run time.
@@ -42,41 +42,27 @@ pub fn run(
         let (hub, shutdown) = (hub.clone(), shutdown.clone());
         thread::Builder::new().name("lab tcp".into()).spawn(move || chat::run(tcp, &shutdown, hub))?
     };
-    let router =
-        move |stream: &mut TcpStream, request: Request, hub: &Hub, config: &Config, shutdown: &Shutdown| {
-            route(stream, request, hub, config, shutdown, &origins)
-        };
-    http_chat::serve(&web, shutdown, hub, config, router)?;
+    let closing = hub.clone();
+    shutdown.on_trigger(move || closing.close());
+    let limits = config.limits();
+    http::serve(&web, shutdown, limits, origins, move |connection, request| {
+        route(connection, request, &hub, &config)
+    })?;
     let _ = chat_side.join();
     info!("the lab is closed");
     Ok(())
 }
 
 /// The page and the WebSocket upgrade; everything else is lesson 5's.
-fn route(
-    stream: &mut TcpStream,
-    request: Request,
-    hub: &Hub,
-    config: &Config,
-    shutdown: &Shutdown,
-    origins: &Origins,
-) -> Next {
+fn route(connection: &mut Connection, request: Request, hub: &Hub, config: &Config) -> AfterResponse {
     match (request.method.as_str(), request.path()) {
-        ("GET", "/" | "/index.html") => {
+        ("GET" | "HEAD", "/" | "/index.html") => {
             let headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")];
-            match http::respond(stream, http::OK, &headers, PAGE.as_bytes()) {
-                Ok(()) => Next::KeepAlive,
-                Err(_) => Next::Close,
-            }
+            connection.respond(http::OK, &headers, PAGE.as_bytes())
         }
-        ("GET", "/ws") => {
-            // The WebSocket session takes over this connection until it ends.
-            if let (Ok(owned), Ok(peer)) = (stream.try_clone(), stream.peer_addr()) {
-                ws_chat::serve(owned, request, peer, hub, origins, shutdown);
-            }
-            Next::Close
-        }
-        _ => http_chat::route(stream, request, hub, config, shutdown),
+        // The WebSocket session takes over this connection until it ends.
+        ("GET", "/ws") => ws_chat::join_chat(connection, &request, hub),
+        _ => http_chat::route(connection, request, hub, config),
     }
 }
 

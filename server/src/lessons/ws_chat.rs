@@ -14,91 +14,56 @@
 //! a WebSocket client sees exactly what a TCP client sees.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
 
 use common::protocol::{Command, MAX_LINE_BYTES};
-use common::ws::{close_frame, End, Reader, Writer};
+use common::ws::{close_frame, EndReason, Reader, Writer};
 use common::Shutdown;
 use log::{debug, info, warn};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
 
-use crate::http::{self, Request};
+pub use crate::http::Origins;
+use crate::http::{self, AfterResponse, Connection, Request};
 use crate::hub::{Delivery, Flow, Hub, Why};
-use crate::workers::{accept_loop, STACK_SIZE};
+use crate::workers::STACK_SIZE;
 use crate::ws;
 
 /// The largest message a client may send: one chat line, with room for a few lines pasted at
 /// once. Past it: close code 1009.
 pub const MAX_MESSAGE: usize = 2 * MAX_LINE_BYTES;
 
-/// Which pages may open a WebSocket to this chat from a visitor's browser.
-///
-/// A browser lets *any* page open a WebSocket to *any* server, and sends the page's origin in
-/// the `Origin` header; it is the server's job to refuse pages it does not trust. Otherwise a
-/// page on some other site, opened by a student, could join the class chat as that student.
-#[derive(Debug, Clone, Default)]
-pub struct Origins {
-    /// Extra origins to admit besides the server's own (`http://host:port`).
-    pub extra: Vec<String>,
-}
-
-impl Origins {
-    /// `Ok` for clients that are not browsers (no `Origin`), for the page this server serves
-    /// itself (its origin is `http://` + the `Host` the browser used), and for the extras.
-    pub fn check(&self, request: &Request) -> Result<(), String> {
-        let Some(origin) = request.header("Origin") else { return Ok(()) };
-        let own = request.header("Host").map(|host| format!("http://{host}"));
-        if own.as_deref() == Some(origin) || self.extra.iter().any(|allowed| allowed == origin) {
-            return Ok(());
-        }
-        Err(format!("pages from {origin} may not join this chat (start the server with --allow-origin {origin} to let them)"))
-    }
-}
-
 /// The lesson's own server: every request on `listener` is a WebSocket upgrade to the chat.
-pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>, origins: Origins) -> io::Result<()> {
+/// Pages from other sites are refused by the HTTP layer (`crate::http::site`), which lets
+/// `origins` in besides this server's own page.
+pub fn run(
+    listener: TcpListener,
+    shutdown: &Shutdown,
+    hub: Arc<Hub>,
+    limits: http::Limits,
+    origins: Origins,
+) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("WebSocket chat listening on ws://{addr}/ws (join with `cargo client ws`)");
-    let max = 2 * hub.limits().max_members;
-    let refuse = move |mut stream: TcpStream, _peer| {
-        http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, &Hub::full(max / 2), &[("Retry-After", "5")]);
-    };
-    let watcher = shutdown.clone();
-    accept_loop(&listener, shutdown, max, refuse, move |mut stream, peer| {
-        let Ok(_tracked) = watcher.track(&stream) else { return };
-        match http::read_request(&mut stream) {
-            Ok(request) => serve(stream, request, peer, &hub, &origins, &watcher),
-            Err(http::ReadError::Gone) => {}
-            Err(http::ReadError::Bad(status, why)) => http::refuse(&mut stream, status, &why, &[]),
-        }
+    http::serve(&listener, shutdown, limits, origins, move |connection, request| {
+        join_chat(connection, &request, &hub)
     })?;
     info!("WebSocket chat stopped");
     Ok(())
 }
 
 /// Serves one WebSocket chat client, from its upgrade request to its departure.
-pub fn serve(
-    mut stream: TcpStream,
-    request: Request,
-    peer: SocketAddr,
-    hub: &Hub,
-    origins: &Origins,
-    shutdown: &Shutdown,
-) {
-    if let Err(why) = origins.check(&request) {
-        warn!("{peer}: 403: {why}");
-        return http::refuse(&mut stream, http::FORBIDDEN, &why, &[]);
-    }
-    if let Err(e) = crate::conn::tune(&stream) {
-        return warn!("{peer}: cannot set up the socket: {e}");
-    }
-    let (mut reader, writer) = match ws::upgrade(stream, request, ws::config(MAX_MESSAGE), shutdown) {
+pub fn join_chat(connection: &mut Connection, request: &Request, hub: &Hub) -> AfterResponse {
+    let peer = connection.peer();
+    let (mut reader, writer) = match ws::upgrade(connection, request, common::ws::config(MAX_MESSAGE)) {
         Ok(halves) => halves,
-        Err(why) => return info!("{peer}: refused the upgrade: {why}"),
+        Err(why) => {
+            info!("{peer}: refused the upgrade: {why}");
+            return AfterResponse::Close;
+        }
     };
     let (outbox, inbox) = mpsc::sync_channel(hub.limits().outbox_capacity);
     let writing = {
@@ -108,12 +73,21 @@ pub fn serve(
             .stack_size(STACK_SIZE)
             .spawn(move || write_loop(&inbox, &writer))
     };
-    let Ok(writing) = writing else { return warn!("{peer}: cannot start its writer") };
+    let Ok(writing) = writing else {
+        warn!("{peer}: cannot start its writer");
+        return AfterResponse::Close;
+    };
     let cut = writer.clone();
     match hub.join(outbox.clone(), Box::new(move || cut.cut())) {
         Ok(member) => {
             debug!("{peer} is member {member}");
-            let why = read_loop(&mut reader, member, hub, &outbox);
+            let mut why = read_loop(&mut reader, member, hub, &outbox);
+            // Stopping the server shut our reading side: that is not the member's doing. The
+            // writer sends what is queued, then the goodbye (1001 Going Away).
+            if connection.stopping() {
+                let _ = outbox.try_send(Delivery::Goodbye);
+                why = Why::Shutdown;
+            }
             hub.leave(member, why);
         }
         Err(refusal) => {
@@ -125,6 +99,7 @@ pub fn serve(
     drop(outbox);
     let _ = writing.join();
     reader.finish();
+    AfterResponse::Close
 }
 
 /// Hands every line the client sends to the hub; returns why the client left.
@@ -142,9 +117,8 @@ fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &mpsc::SyncSen
             Ok(_) => {
                 let _ = outbox.try_send(Delivery::Error("this chat speaks text messages, not binary".into()));
             }
-            Err(End::Closed(_)) => return Why::Quit,
-            Err(End::Shutdown) => return Why::Shutdown,
-            Err(end @ (End::Failed(..) | End::Lost(_))) => {
+            Err(EndReason::Closed(_)) => return Why::Quit,
+            Err(end @ (EndReason::Failed(..) | EndReason::Lost(_))) => {
                 info!("member {member}: {end}");
                 return Why::Lost;
             }

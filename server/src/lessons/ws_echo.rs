@@ -8,13 +8,13 @@
 //! connection into a reading and a writing half, exactly as the WebSocket chat does.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 
+use common::ws::EndReason;
 use common::Shutdown;
 use log::info;
 
-use crate::http;
-use crate::workers::accept_loop;
+use crate::http::{self, AfterResponse, Connection, Origins, Request};
 use crate::ws;
 
 /// The largest message echoed: 16 MiB, the biggest the Autobahn test suite sends.
@@ -23,38 +23,31 @@ pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 /// Clients served at once; the next one gets `503 Service Unavailable`.
 pub const MAX_CONNECTIONS: usize = 1000;
 
-/// Serves WebSocket echo clients, one thread each, until `shutdown`.
+/// Serves WebSocket echo clients, one thread each, until `shutdown`. Every request, whatever
+/// its path, is an upgrade to the echo, from any page: an echo has nothing another site could
+/// take or change.
 pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -> io::Result<()> {
+    run_with(listener, shutdown, http::Limits { max_connections, ..http::Limits::default() })
+}
+
+/// [`run`] with every limit of the HTTP layer given (tests shorten its timeouts).
+pub fn run_with(listener: TcpListener, shutdown: &Shutdown, limits: http::Limits) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("WebSocket echo server listening on ws://{addr}/ (connect with `cargo client ws-echo`)");
-    let refuse = move |mut stream: TcpStream, _peer| {
-        let why = format!("{max_connections} clients already connected, try again later");
-        http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
-    };
-    let watcher = shutdown.clone();
-    let serve = move |stream, peer| serve_connection(stream, peer, &watcher);
-    accept_loop(&listener, shutdown, max_connections, refuse, serve)?;
+    http::serve(&listener, shutdown, limits, Origins::any(), echo)?;
     info!("WebSocket echo server stopped");
     Ok(())
 }
 
 /// The upgrade, then every message straight back, until the client or the server closes.
-pub fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
-    let Ok(_tracked) = shutdown.track(&stream) else { return };
-    if let Err(e) = crate::conn::tune(&stream) {
-        return info!("{peer}: cannot set up the socket: {e}");
-    }
-    let request = match http::read_request(&mut stream) {
-        Ok(request) => request,
-        Err(http::ReadError::Gone) => return info!("{peer} left before sending a request"),
-        Err(http::ReadError::Bad(status, why)) => {
-            http::refuse(&mut stream, status, &why, &[]);
-            return info!("{peer}: {} {}: {why}", status.0, status.1);
-        }
-    };
-    let (mut reader, writer) = match ws::upgrade(stream, request, ws::config(MAX_MESSAGE), shutdown) {
+fn echo(connection: &mut Connection, request: Request) -> AfterResponse {
+    let peer = connection.peer();
+    let (mut reader, writer) = match ws::upgrade(connection, &request, common::ws::config(MAX_MESSAGE)) {
         Ok(halves) => halves,
-        Err(why) => return info!("{peer}: refused the upgrade: {why}"),
+        Err(why) => {
+            info!("{peer}: refused the upgrade: {why}");
+            return AfterResponse::Close;
+        }
     };
     info!("{peer}: upgraded to WebSocket");
     let mut echoed = 0u64;
@@ -64,11 +57,18 @@ pub fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shut
             // hop fewer per message than handing it to a writer thread.
             Ok(message) => match writer.send(message) {
                 Ok(()) => echoed += 1,
-                Err(e) => break ws::End::Lost(e.to_string()),
+                Err(e) => break EndReason::Lost(e.to_string()),
             },
             Err(end) => break end,
         }
     };
-    info!("{peer}: {end}, after {echoed} message(s)");
+    // Stopping the server shut our reading side; the client hears why.
+    if connection.stopping() {
+        ws::going_away(&writer);
+        info!("{peer}: server shutting down (sent 1001), after {echoed} message(s)");
+    } else {
+        info!("{peer}: {end}, after {echoed} message(s)");
+    }
     reader.finish();
+    AfterResponse::Close
 }
