@@ -7,13 +7,17 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::Shutdown;
-use log::{info, warn};
+use log::{debug, info, warn};
 
 /// Stack reserved for each connection thread. The default is 2 MiB, far more than a handler
 /// that keeps its buffers on the heap needs. The reservation is virtual memory: only the pages a
 /// thread touches count in RSS, but a smaller reservation still lets many more threads fit in
 /// the address space and keeps the kernel's page tables small.
 pub const STACK_SIZE: usize = 128 * 1024;
+
+/// How long the accept loop waits after `accept` itself failed (out of file descriptors, say),
+/// so that it does not spin while the condition lasts.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// How long `join_all` lets handlers say goodbye before it closes their sockets under them.
 pub const GRACE: Duration = Duration::from_millis(500);
@@ -56,18 +60,29 @@ pub fn accept_loop(
 }
 
 /// The stream and its peer's address, or `None` (logged) when accepting failed.
+///
+/// Two failures look alike and are not. A peer that connected and reset before we got to it
+/// (killed, or hostile) still comes out of `accept`, but `peer_addr` then fails: that is the
+/// peer's problem, worth a debug line and nothing more. A failing `accept` itself usually means
+/// this process is out of something (file descriptors: `EMFILE`), and trying again at once would
+/// spin: back off a little.
 pub fn accepted(incoming: io::Result<TcpStream>) -> Option<(TcpStream, SocketAddr)> {
-    let result = incoming.and_then(|stream| {
-        let peer = stream.peer_addr()?;
-        Ok((stream, peer))
-    });
-    match result {
-        Ok(pair) => Some(pair),
+    let stream = match incoming {
+        Ok(stream) => stream,
+        Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => {
+            debug!("a client gave up while it waited to be accepted: {e}");
+            return None;
+        }
         Err(e) => {
-            // A client that gave up in the queue, or no file descriptors left (too many open
-            // connections). Neither is fatal; back off a little so the second cannot spin.
-            warn!("accept() failed: {e}");
-            thread::sleep(Duration::from_millis(10));
+            warn!("accept() failed: {e}; retrying in {} ms", ACCEPT_BACKOFF.as_millis());
+            thread::sleep(ACCEPT_BACKOFF);
+            return None;
+        }
+    };
+    match stream.peer_addr() {
+        Ok(peer) => Some((stream, peer)),
+        Err(e) => {
+            debug!("a client reset its connection before we looked at it: {e}");
             None
         }
     }
