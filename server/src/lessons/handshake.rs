@@ -32,15 +32,15 @@ pub const SHOWN_BYTES: usize = 32;
 /// Clients at once: this lesson is for watching, not for load.
 pub const MAX_CONNECTIONS: usize = 16;
 
-/// Serves handshake clients until `shutdown`.
-pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
+/// Serves handshake clients, at most `max_connections` at once, until `shutdown`.
+pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("handshake server listening on ws://{addr}/ (start `cargo client handshake` in another terminal)");
     let refuse = |mut stream: TcpStream, _peer| {
         http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, "too many clients, try again later", &[]);
     };
     let watcher = shutdown.clone();
-    accept_loop(&listener, shutdown, MAX_CONNECTIONS, refuse, move |stream, peer| {
+    accept_loop(&listener, shutdown, max_connections, refuse, move |stream, peer| {
         if let Err(e) = serve(stream, peer, &watcher) {
             info!("{peer}: {e}");
         }
@@ -194,7 +194,7 @@ mod tests {
         let shutdown = Shutdown::new();
         let server = {
             let shutdown = shutdown.clone();
-            std::thread::spawn(move || run(listener, &shutdown))
+            std::thread::spawn(move || run(listener, &shutdown, MAX_CONNECTIONS))
         };
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
