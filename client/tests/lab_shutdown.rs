@@ -31,62 +31,42 @@ fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// A TCP member that reads everything; told = its last line is the goodbye.
-fn tcp_member(addr: SocketAddr, ready: Arc<Barrier>) -> JoinHandle<Told> {
-    let stream = connect(addr);
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).map_err(|e| e.to_string())?; // the welcome
-        ready.wait();
-        let mut last = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) => break,
-                Ok(_) => last = line.trim_end().to_string(),
-                Err(e) => return Err(format!("{e} after {last:?}")),
-            }
+/// Reads lines to the end; told = the last one is the goodbye.
+fn told_goodbye(reader: &mut BufReader<TcpStream>, who: &str) -> Told {
+    let (mut line, mut last) = (String::new(), String::new());
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => last = line.trim_end().to_string(),
+            Err(e) => return Err(format!("{who}: {e} after {last:?}")),
         }
-        (last == common::GOODBYE).then_some(()).ok_or(format!("tcp member ended with {last:?}"))
-    })
+    }
+    (last == common::GOODBYE).then_some(()).ok_or(format!("{who} ended with {last:?}"))
 }
 
-/// A TCP member that talks until `stop`, and reads on another thread like any member.
-fn talker(addr: SocketAddr, ready: Arc<Barrier>, stop: Arc<AtomicBool>) -> JoinHandle<Told> {
-    let mut writer = connect(addr);
-    let listening = tcp_member(addr, ready.clone());
-    let _ = &mut writer;
-    let stream = writer;
-    let talking = {
-        let stream = stream.try_clone().unwrap();
-        thread::spawn(move || {
-            let mut stream = stream;
-            ready.wait();
-            for n in 0..10_000 {
-                if stop.load(Ordering::SeqCst) || writeln!(stream, "message {n}").is_err() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+/// A TCP member that reads everything and, if `talk`, says something every 20 ms until `stop`.
+fn tcp_member(addr: SocketAddr, ready: Arc<Barrier>, talk: Option<Arc<AtomicBool>>) -> JoinHandle<Told> {
+    let stream = connect(addr);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
     thread::spawn(move || {
-        // The talker's own connection reads its echo and the goodbye too.
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        let mut last = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) => break,
-                Ok(_) => last = line.trim_end().to_string(),
-                Err(e) => return Err(format!("talker: {e} after {last:?}")),
-            }
-        }
-        let _ = talking.join();
-        listening.join().unwrap()?;
-        (last == common::GOODBYE).then_some(()).ok_or(format!("talker ended with {last:?}"))
+        let mut welcome = String::new();
+        reader.read_line(&mut welcome).map_err(|e| e.to_string())?;
+        ready.wait();
+        let talking = talk.map(|stop| {
+            let mut stream = stream;
+            thread::spawn(move || {
+                for n in 0..10_000 {
+                    if stop.load(Ordering::SeqCst) || writeln!(stream, "message {n}").is_err() {
+                        break;
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+            })
+        });
+        let told = told_goodbye(&mut reader, if talking.is_some() { "talker" } else { "tcp member" });
+        talking.map(JoinHandle::join);
+        told
     })
 }
 
@@ -162,16 +142,15 @@ fn poller(addr: SocketAddr, ready: Arc<Barrier>) -> JoinHandle<Told> {
 
 #[test]
 fn ctrl_c_under_mixed_load_tells_every_client_and_stops_within_two_seconds() {
-    common::logging::init();
     let limits = Limits { max_members: 1000, ..Limits::default() };
     let (mut lab, tcp) = support::lab(limits, Default::default());
     let web = lab.addr;
-    let clients = TCP_MEMBERS + WS_MEMBERS + STREAMS + LONG_POLLS + POLLERS + 2 * TALKERS;
+    let clients = TCP_MEMBERS + WS_MEMBERS + STREAMS + LONG_POLLS + POLLERS + TALKERS;
     let ready = Arc::new(Barrier::new(clients + 1));
     let stop = Arc::new(AtomicBool::new(false));
     let mut told: Vec<(&str, JoinHandle<Told>)> = Vec::new();
     for _ in 0..TCP_MEMBERS {
-        told.push(("tcp", tcp_member(tcp, ready.clone())));
+        told.push(("tcp", tcp_member(tcp, ready.clone(), None)));
     }
     for _ in 0..WS_MEMBERS {
         told.push(("ws", ws_member(web, ready.clone())));
@@ -190,7 +169,7 @@ fn ctrl_c_under_mixed_load_tells_every_client_and_stops_within_two_seconds() {
         told.push(("poll", poller(web, ready.clone())));
     }
     for _ in 0..TALKERS {
-        told.push(("talker", talker(tcp, ready.clone(), stop.clone())));
+        told.push(("talker", tcp_member(tcp, ready.clone(), Some(stop.clone()))));
     }
     ready.wait();
     // Traffic for a moment, then Ctrl-C in the middle of it.
@@ -205,7 +184,6 @@ fn ctrl_c_under_mixed_load_tells_every_client_and_stops_within_two_seconds() {
             untold.push(format!("{kind}: {what}"));
         }
     }
-    eprintln!("stopped in {took:?}");
     assert!(untold.is_empty(), "{} of {clients} clients were not told: {untold:#?}", untold.len());
     assert!(took < Duration::from_secs(2), "the lab took {took:?} to stop");
 }
