@@ -98,7 +98,7 @@ fn serve(stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Result
     while !message.contains(&b'\n') {
         let n = stream.read(&mut buf)?;
         if n == 0 {
-            break; // the client closed before finishing its message
+            break; // the client closed (or Ctrl-C shut our side) before its newline
         }
         info!("recv() -> {n} bytes from {peer}");
         message.extend_from_slice(&buf[..n]);
