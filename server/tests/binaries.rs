@@ -127,7 +127,7 @@ fn help_lists_the_lessons_in_order() {
 fn port_in_use_is_one_clear_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo"] {
+    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo", "handshake", "ws"] {
         let out = server().args([lesson, "--addr", &addr.to_string()]).output().unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -169,7 +169,7 @@ fn lifecycle_log_reads_like_the_textbook_diagram() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_each_server_blocked_in_accept_with_exit_code_0() {
-    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo"] {
+    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo", "handshake", "ws"] {
         let mut server = Process::spawn(&[lesson, "--addr", "127.0.0.1:0"]);
         server.listening_addr();
         server.interrupt();
@@ -320,4 +320,16 @@ fn resets_before_accept_do_not_slow_other_clients_or_warn() {
     let warnings: Vec<&String> =
         server.drain(Duration::from_millis(200)).iter().filter(|l| l.starts_with("warning")).collect();
     assert!(warnings.is_empty(), "{resets} resets logged warnings: {warnings:#?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_lab_with_raised_caps_within_a_second() {
+    let args = ["lab", "--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--max-members", "1000"];
+    let mut server = Process::spawn(&args);
+    server.wait_for("the lab is open");
+    server.wait_for("browser:  http://127.0.0.1:");
+    server.interrupt();
+    let status = server.exit_within(Duration::from_secs(1));
+    assert!(status.success(), "the lab exited with {status}");
 }
