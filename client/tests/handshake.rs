@@ -11,7 +11,7 @@ use tungstenite::Message;
 
 #[test]
 fn the_hand_made_client_and_the_hand_made_server_understand_each_other() {
-    let server = start(handshake::run);
+    let server = start(|l, s| handshake::run(l, s, handshake::MAX_CONNECTIONS));
     let addr = server.addr.to_string();
     assert_eq!(client::lessons::handshake::run(&addr, "안녕, WebSocket").unwrap(), "안녕, WebSocket");
     // Long enough for the 16-bit length form.
@@ -27,7 +27,7 @@ fn the_hand_made_client_works_against_tungstenite_on_the_server() {
 
 #[test]
 fn after_the_first_frame_tungstenite_carries_on_with_the_same_socket() {
-    let server = start(handshake::run);
+    let server = start(|l, s| handshake::run(l, s, handshake::MAX_CONNECTIONS));
     let stream = TcpStream::connect(server.addr).unwrap();
     let (mut ws, response) = tungstenite::client::client(format!("ws://{}/", server.addr), stream).unwrap();
     assert_eq!(response.status(), 101);
@@ -41,7 +41,7 @@ fn after_the_first_frame_tungstenite_carries_on_with_the_same_socket() {
 
 #[test]
 fn a_plain_http_request_gets_426_from_the_lesson_server() {
-    let server = start(handshake::run);
+    let server = start(|l, s| handshake::run(l, s, handshake::MAX_CONNECTIONS));
     let stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(support::DEADLINE)).unwrap();
     let mut stream = stream;

@@ -70,10 +70,9 @@ pub fn explain_connect_error(addr: SocketAddr, lesson: &str, err: &io::Error) ->
         io::ErrorKind::ConnectionRefused => {
             format!("no server at {addr}: start it in another terminal with `cargo server {lesson}`")
         }
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
-            "no answer from {addr} within {} s: is the address right, and is a firewall in the way?",
-            CONNECT_TIMEOUT.as_secs()
-        ),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            format!("no answer from {addr} (the connection timed out): is the address right, and is a firewall in the way?")
+        }
         _ => format!("cannot connect to {addr}: {err}"),
     }
 }

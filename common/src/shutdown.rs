@@ -8,18 +8,22 @@
 //! 1. it sets a flag that loops check between blocking calls;
 //! 2. it *wakes* every listener it was told about by connecting to it, so the blocked
 //!    `accept()` returns, the loop sees the flag and stops;
-//! 3. it shuts down the read half of every connection it tracks, so a blocked `read()` returns
+//! 3. it shuts down the read half of every connection it watches, so a blocked `read()` returns
 //!    `0` ("end of stream"), the handler sees the flag, says goodbye to its client and returns.
 //!
-//! Should a handler be stuck in a `write` to a client that stopped reading, [`Shutdown::close_all`]
-//! shuts the tracked connections down completely; servers call it after a short grace period.
-
+//! A handler stuck in a `write` to a client that stopped reading would never get there: [`GRACE`]
+//! after the trigger, every connection still watched is shut down completely, so that `write`
+//! fails and every thread can be joined.
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as Half, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
+
+/// How long handlers have, after the trigger, to say goodbye before their sockets are closed
+/// under them.
+pub const GRACE: Duration = Duration::from_millis(500);
 
 /// A cloneable stop signal for one server. Every clone is the same signal.
 #[derive(Clone, Default)]
@@ -72,17 +76,30 @@ impl Shutdown {
         if self.inner.triggered.swap(true, Ordering::SeqCst) {
             return;
         }
-        for handle in state.connections.values() {
-            // `read()` on this socket now returns 0 at once; writing still works, so the
-            // handler can still send its goodbye line.
-            handle.shutdown(Half::Read);
-        }
         let listeners = state.listeners.clone();
         let callbacks = state.callbacks.clone();
         drop(state);
+        // The order matters under load. Waking the connections' readers makes hundreds of
+        // threads runnable at once, and then anything else this thread still has to do (take a
+        // contended lock, connect to a listener) waits its turn among them, for a second or more
+        // on two cores. So first what wakes few threads: the waits and the accept loops.
         self.inner.changed.notify_all();
         callbacks.iter().for_each(|callback| callback());
         listeners.into_iter().for_each(knock);
+        for handle in self.lock().connections.values() {
+            // `read()` on this socket now returns 0 at once; writing still works, so the
+            // handler can still send its goodbye.
+            handle.shutdown(Half::Read);
+        }
+        let late = self.clone();
+        let armed = std::thread::Builder::new().name("shutdown grace".into()).spawn(move || {
+            std::thread::sleep(GRACE);
+            late.close_all();
+        });
+        if let Err(e) = armed {
+            log::warn!("cannot start the shutdown timer ({e}): closing every connection now");
+            self.close_all();
+        }
     }
 
     /// Runs `callback` when the signal fires (at once, if it already has). For threads that
@@ -117,17 +134,20 @@ impl Shutdown {
         Ok(())
     }
 
-    /// Tracks a connection until the returned guard is dropped. If the signal has already
-    /// fired, the connection's read half is shut at once, so nobody starts waiting on it.
-    pub fn track(&self, stream: &TcpStream) -> io::Result<Tracked> {
-        Ok(self.register(Handle::Clone(stream.try_clone()?)))
+    /// Watches `stream` for as long as the returned [`Watched`] lives: it reads and writes like
+    /// the stream itself, and a `read()` blocked on it returns 0 when the signal fires (at once,
+    /// if it already has). No second descriptor is opened, which matters for a server holding
+    /// thousands of connections (each process may open only so many files).
+    pub fn watch(&self, stream: TcpStream) -> Watched {
+        let stream = Arc::new(stream);
+        let tracked = self.register(Handle::Shared(Arc::downgrade(&stream)));
+        Watched { _tracked: tracked, stream }
     }
 
-    /// Like [`Shutdown::track`] for a socket the connection shares through an `Arc`: no second
-    /// descriptor, which matters for a server holding thousands of idle connections (each
-    /// process may open only so many files).
-    pub fn track_shared(&self, stream: &Arc<TcpStream>) -> Tracked {
-        self.register(Handle::Shared(Arc::downgrade(stream)))
+    /// Tracks a connection that the caller keeps using as it is, until the returned guard is
+    /// dropped. Costs a second descriptor of the socket (`try_clone`); see [`Shutdown::watch`].
+    pub fn track(&self, stream: &TcpStream) -> io::Result<Tracked> {
+        Ok(self.register(Handle::Clone(stream.try_clone()?)))
     }
 
     fn register(&self, handle: Handle) -> Tracked {
@@ -141,10 +161,14 @@ impl Shutdown {
         Tracked { shutdown: self.clone(), id }
     }
 
-    /// Shuts every tracked connection down in both directions: a handler blocked in `write` to
-    /// a client that stopped reading gets an error and returns.
+    /// Shuts every watched connection down in both directions: a handler blocked in `write` to
+    /// a client that stopped reading gets an error and returns. `trigger` calls it [`GRACE`] later.
     pub fn close_all(&self) {
-        for handle in self.lock().connections.values() {
+        let state = self.lock();
+        if !state.connections.is_empty() {
+            log::warn!("{} connection(s) still busy after {GRACE:?}: closing them", state.connections.len());
+        }
+        for handle in state.connections.values() {
             handle.shutdown(Half::Both);
         }
     }
@@ -190,7 +214,36 @@ fn knock(addr: SocketAddr) {
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
 
-/// A connection that [`Shutdown`] watches; dropping this stops the watching.
+/// A connection that [`Shutdown`] watches, used in its place: see [`Shutdown::watch`].
+pub struct Watched {
+    // Dropped first, while the stream is still open: see `Tracked`'s `Drop`.
+    _tracked: Tracked,
+    stream: Arc<TcpStream>,
+}
+
+impl std::ops::Deref for Watched {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl Read for Watched {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.stream).read(buf)
+    }
+}
+
+impl Write for Watched {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.stream).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.stream).flush()
+    }
+}
+
+/// A connection that [`Shutdown`] tracks; dropping this stops the tracking.
 pub struct Tracked {
     shutdown: Shutdown,
     id: u64,
@@ -198,7 +251,14 @@ pub struct Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        self.shutdown.lock().connections.remove(&self.id);
+        let handle = self.shutdown.lock().connections.remove(&self.id);
+        if let Some(handle) = handle.filter(|_| self.shutdown.is_triggered()) {
+            // The server is stopping and this connection is done. A client may have sent a
+            // request in the same instant (an HTTP poll on a kept-alive connection), and closing
+            // a socket with unread bytes answers with a reset, which the client reads as an
+            // error. Our FIN goes first, so it reads an orderly end of stream instead.
+            handle.shutdown(Half::Write);
+        }
     }
 }
 
@@ -255,21 +315,34 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_socket_is_woken_and_a_dropped_one_is_left_alone() {
+    fn a_watched_socket_is_woken_and_a_dropped_one_is_left_alone() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let conn = Arc::new(listener.accept().unwrap().0);
         let shutdown = Shutdown::new();
-        let _tracked = shutdown.track_shared(&conn);
-        let gone = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-        let _gone_tracked = shutdown.track_shared(&gone);
+        let mut conn = shutdown.watch(listener.accept().unwrap().0);
+        let gone = shutdown.watch(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
         drop(gone); // closed before the trigger: its handle must not be used
-        let reader = {
-            let conn = conn.clone();
-            std::thread::spawn(move || (&*conn).read(&mut [0u8; 16]).unwrap())
-        };
+        assert_eq!(shutdown.lock().connections.len(), 1, "a dropped connection stays watched");
+        let reader = std::thread::spawn(move || conn.read(&mut [0u8; 16]).unwrap());
         shutdown.trigger();
         assert_eq!(reader.join().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_handler_stuck_writing_is_cut_after_the_grace() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _stalled = TcpStream::connect(listener.local_addr().unwrap()).unwrap(); // never reads
+        let shutdown = Shutdown::new();
+        let mut conn = shutdown.watch(listener.accept().unwrap().0);
+        let writer = std::thread::spawn(move || {
+            let chunk = vec![b'x'; 1 << 20];
+            // Bounded: 256 MiB cannot fit in any socket buffer, so this ends in an error.
+            (0..256).try_for_each(|_| conn.write_all(&chunk)).is_err()
+        });
+        let started = std::time::Instant::now();
+        shutdown.trigger();
+        assert!(writer.join().unwrap(), "the write never failed");
+        assert!(started.elapsed() >= GRACE, "cut before the grace was over");
     }
 
     #[test]

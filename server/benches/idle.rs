@@ -64,7 +64,10 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500)); // let the last threads settle into read()
     let rss = status(pid, "VmRSS:");
     let threads = status(pid, "Threads:");
-    println!("threaded-echo with idle connections (thread stack {} KiB)", server::workers::STACK_SIZE / 1024);
+    println!(
+        "threaded-echo with idle connections (thread stack {} KiB)",
+        server::lessons::threaded_echo::STACK_SIZE / 1024
+    );
     println!("| connections served | server threads | server RSS | RSS per connection | time to open them |");
     println!("|---|---|---|---|---|");
     println!(

@@ -448,7 +448,9 @@ impl Hub {
     ) {
         let Some(r) = state.rooms.get_mut(room) else { return };
         r.members.remove(&id);
-        if why != Why::Shutdown {
+        // While the hub closes, everybody is leaving and gets a goodbye: telling each of n
+        // members about the other n - 1 would fill every outbox just before the goodbye.
+        if why != Why::Shutdown && !state.closing {
             self.publish(state, room, What::Left { nick: nick.into(), why }, kicks);
         }
     }
@@ -484,6 +486,10 @@ impl Hub {
     /// to drop). Returns the id of `what`.
     fn publish(&self, state: &mut State, room: &str, what: What, kicks: &mut Kicks) -> u64 {
         let first = state.next_event + 1;
+        // While the hub closes, each member is about to get its goodbye: a full outbox then
+        // skips this line (dropping the member would cut it off before the goodbye), and nobody
+        // is told who left (n members leaving would send n * n lines).
+        let closing = state.closing;
         let mut pending = vec![what];
         while let Some(what) = pending.pop() {
             state.next_event += 1;
@@ -500,6 +506,7 @@ impl Hub {
                 let member = &state.members[id];
                 match member.outbox.try_send(Delivery::Event(event.clone())) {
                     Ok(()) => {}
+                    Err(TrySendError::Full(_)) if closing => {}
                     Err(TrySendError::Full(_)) => dropped.push((*id, Why::TooSlow)),
                     Err(TrySendError::Disconnected(_)) => dropped.push((*id, Why::Lost)),
                 }
@@ -509,9 +516,11 @@ impl Hub {
             for (id, why) in dropped {
                 r.members.remove(&id);
                 let member = state.members.remove(&id).expect("room members are members");
-                log::warn!("dropping {}: {}", member.nick, why.describe());
                 kicks.push(member.kick);
-                pending.push(What::Left { nick: member.nick, why });
+                if !closing {
+                    log::warn!("dropping {}: {}", member.nick, why.describe());
+                    pending.push(What::Left { nick: member.nick, why });
+                }
             }
         }
         self.changed.notify_all();

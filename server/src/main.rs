@@ -2,13 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use common::{Shutdown, DEFAULT_ADDR};
-use server::hub::{Hub, Limits};
-use server::lessons;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-/// Where the HTTP chat listens: the usual port for a web server that is not the main one.
+use clap::{Parser, Subcommand};
+use common::{Shutdown, DEFAULT_ADDR};
+use server::hub::{self, Hub, Limits};
+use server::lessons::{self, http_chat};
+
+/// Where the HTTP chat, the WebSocket chat and the lab's web side listen: the usual port for a web
+/// server that is not the main one.
 const HTTP_ADDR: &str = "127.0.0.1:8080";
 
 /// Where the WebSocket echo server listens: the port the Autobahn test suite expects.
@@ -18,55 +21,98 @@ const WS_ECHO_ADDR: &str = "127.0.0.1:9001";
 #[command(
     name = "server",
     about = "The server side of socket-steps: run one lesson, then start its client in another terminal.",
-    after_help = "Each lesson has a matching client: `cargo server echo` here, `cargo client echo` there."
+    after_help = "Each lesson has a matching client: `cargo server echo` here, `cargo client echo` there.\n\
+                  Every server takes --addr HOST:PORT (alias --bind); 0.0.0.0:PORT opens it to your network.\n\
+                  The lab takes --tcp and --http, or --bind HOST for both."
 )]
 struct Cli {
     #[command(subcommand)]
     lesson: Lesson,
 }
 
-/// Where to listen. 127.0.0.1 is this machine only; 0.0.0.0:PORT opens the server to the network.
+/// `--addr HOST:PORT` (alias `--bind`), with a lesson's default: one struct per default, so
+/// that `--help` shows each lesson's own.
+macro_rules! listen_flag {
+    ($name:ident, $default:expr) => {
+        #[derive(clap::Args)]
+        struct $name {
+            /// Where to listen: 127.0.0.1 is this machine only, 0.0.0.0 every network (a classroom)
+            #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = $default)]
+            addr: String,
+        }
+    };
+}
+listen_flag!(Tcp, DEFAULT_ADDR);
+listen_flag!(Web, HTTP_ADDR);
+listen_flag!(WsEchoAddr, WS_ECHO_ADDR);
+
+/// `--max-members`, for the chat servers and the lab.
 #[derive(clap::Args)]
-struct Bind {
-    #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
-    addr: String,
+struct Members {
+    /// Members at once; the next one is told the chat is full (connection threads are capped at
+    /// twice this)
+    #[arg(long, value_name = "N", default_value_t = hub::MAX_MEMBERS)]
+    max_members: usize,
+}
+
+impl Members {
+    fn hub(&self) -> Arc<Hub> {
+        Arc::new(Hub::new(Limits { max_members: self.max_members, ..Limits::default() }))
+    }
 }
 
 #[derive(Subcommand)]
 enum Lesson {
     /// 1. The socket life cycle, one call at a time: socket, bind, listen, accept, recv, send, close
-    Lifecycle(Bind),
+    Lifecycle(Tcp),
     /// 2. An echo server that serves one client at a time (and why the second one waits)
-    Echo(Bind),
+    Echo(Tcp),
     /// 3. The echo server with a thread per connection, and a cap on connections
     ThreadedEcho {
         #[command(flatten)]
-        bind: Bind,
+        listen: Tcp,
         /// Clients served at once; the next one is told the server is busy
-        #[arg(long, default_value_t = lessons::threaded_echo::MAX_CONNECTIONS)]
+        #[arg(long, value_name = "N", default_value_t = lessons::threaded_echo::MAX_CONNECTIONS)]
         max_connections: usize,
     },
     /// 4. A chat over plain TCP: nicknames, rooms, broadcast, a reader and a writer per client
-    Chat(Bind),
+    Chat {
+        #[command(flatten)]
+        listen: Tcp,
+        #[command(flatten)]
+        members: Members,
+    },
     /// 5. The chat over HTTP: polling, long polling and streaming (default 127.0.0.1:8080)
     Http {
-        #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = HTTP_ADDR)]
-        addr: String,
+        #[command(flatten)]
+        listen: Web,
+        /// Connections served at once (waiting long-polls and open streams included); the next
+        /// one gets 503
+        #[arg(long, value_name = "N", default_value_t = http_chat::Config::default().max_connections)]
+        max_connections: usize,
     },
     /// 6. WebSocket echo: the threaded echo server over WebSocket, with tungstenite (port 9001)
     WsEcho {
-        #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = WS_ECHO_ADDR)]
-        addr: String,
+        #[command(flatten)]
+        listen: WsEchoAddr,
         /// Clients served at once; the next one gets 503
-        #[arg(long, default_value_t = lessons::ws_echo::MAX_CONNECTIONS)]
+        #[arg(long, value_name = "N", default_value_t = lessons::ws_echo::MAX_CONNECTIONS)]
         max_connections: usize,
     },
     /// 7. The WebSocket handshake by hand, one frame taken apart, then tungstenite
-    Handshake(Bind),
+    Handshake {
+        #[command(flatten)]
+        listen: Tcp,
+        /// Clients served at once; the next one gets 503
+        #[arg(long, value_name = "N", default_value_t = lessons::handshake::MAX_CONNECTIONS)]
+        max_connections: usize,
+    },
     /// 8. The chat over WebSocket, on the reader/writer split (default 127.0.0.1:8080, path /ws)
     Ws {
-        #[arg(long, visible_alias = "bind", value_name = "HOST:PORT", default_value = HTTP_ADDR)]
-        addr: String,
+        #[command(flatten)]
+        listen: Web,
+        #[command(flatten)]
+        members: Members,
         /// Also let pages from this origin join (for example http://localhost:3000); repeatable
         #[arg(long, value_name = "ORIGIN")]
         allow_origin: Vec<String>,
@@ -79,9 +125,16 @@ enum Lesson {
         /// The web side's address: the browser page, WebSocket and the HTTP endpoints
         #[arg(long, value_name = "HOST:PORT", default_value = HTTP_ADDR)]
         http: String,
-        /// Listen on HOST for both (0.0.0.0 opens the lab to your network, a classroom)
+        /// Listen on HOST for both, on their ports (0.0.0.0 opens the lab to your network, a
+        /// classroom)
         #[arg(long, value_name = "HOST")]
         bind: Option<String>,
+        #[command(flatten)]
+        members: Members,
+        /// Connections the web side serves at once (WebSocket members, streams, waiting
+        /// long-polls); the next one gets 503 [default: 500, or twice --max-members if more]
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
         /// Also let pages from this origin join over WebSocket; repeatable
         #[arg(long, value_name = "ORIGIN")]
         allow_origin: Vec<String>,
@@ -102,44 +155,84 @@ fn main() -> ExitCode {
 fn run(lesson: Lesson) -> Result<(), String> {
     let shutdown = Shutdown::new();
     shutdown.trigger_on_ctrl_c()?;
+    let bind = |addr: &str| common::net::bind(addr);
     match lesson {
-        Lesson::Lifecycle(bind) => {
-            let addr = common::net::resolve(&bind.addr)?[0];
+        Lesson::Lifecycle(listen) => {
+            let addr = common::net::resolve(&listen.addr)?[0];
             let listener = lessons::lifecycle::open(addr)?;
             lessons::lifecycle::run(listener, &shutdown)
         }
-        Lesson::Echo(bind) => lessons::echo::run(common::net::bind(&bind.addr)?, &shutdown),
-        Lesson::ThreadedEcho { bind, max_connections } => {
-            lessons::threaded_echo::run(common::net::bind(&bind.addr)?, &shutdown, max_connections)
+        Lesson::Echo(listen) => lessons::echo::run(bind(&listen.addr)?, &shutdown),
+        Lesson::ThreadedEcho { listen, max_connections } => {
+            lessons::threaded_echo::run(bind(&listen.addr)?, &shutdown, max_connections)
         }
-        Lesson::Chat(bind) => {
+        Lesson::Chat { listen, members } => lessons::chat::run(bind(&listen.addr)?, &shutdown, members.hub()),
+        Lesson::Http { listen, max_connections } => {
             let hub = Arc::new(Hub::new(Limits::default()));
-            lessons::chat::run(common::net::bind(&bind.addr)?, &shutdown, hub)
+            let config = http_chat::Config { max_connections, ..http_chat::Config::default() };
+            http_chat::run(bind(&listen.addr)?, &shutdown, hub, config)
         }
-        Lesson::Http { addr } => {
-            let hub = Arc::new(Hub::new(Limits::default()));
-            let config = lessons::http_chat::Config::default();
-            lessons::http_chat::run(common::net::bind(&addr)?, &shutdown, hub, config)
+        Lesson::WsEcho { listen, max_connections } => {
+            lessons::ws_echo::run(bind(&listen.addr)?, &shutdown, max_connections)
         }
-        Lesson::WsEcho { addr, max_connections } => {
-            lessons::ws_echo::run(common::net::bind(&addr)?, &shutdown, max_connections)
+        Lesson::Handshake { listen, max_connections } => {
+            lessons::handshake::run(bind(&listen.addr)?, &shutdown, max_connections)
         }
-        Lesson::Handshake(bind) => lessons::handshake::run(common::net::bind(&bind.addr)?, &shutdown),
-        Lesson::Ws { addr, allow_origin } => {
-            let hub = Arc::new(Hub::new(Limits::default()));
+        Lesson::Ws { listen, members, allow_origin } => {
             let origins = lessons::ws_chat::Origins { extra: allow_origin };
-            lessons::ws_chat::run(common::net::bind(&addr)?, &shutdown, hub, Default::default(), origins)
+            // Room for every member, and for the one past the cap to hear why it is refused.
+            let max_connections = server::http::MAX_CONNECTIONS.max(2 * members.max_members);
+            let limits = server::http::Limits { max_connections, ..Default::default() };
+            lessons::ws_chat::run(bind(&listen.addr)?, &shutdown, members.hub(), limits, origins)
         }
-        Lesson::Lab { tcp, http, bind, allow_origin } => {
-            let on_host = |addr: String| match &bind {
-                Some(host) => format!("{host}:{}", addr.rsplit(':').next().unwrap_or_default()),
-                None => addr,
+        Lesson::Lab { tcp, http, bind: host, members, max_connections, allow_origin } => {
+            let (tcp, web) = match host {
+                Some(host) => (on_host(&host, &tcp, "--tcp")?, on_host(&host, &http, "--http")?),
+                None => (tcp, http),
             };
-            let (tcp, web) = (common::net::bind(&on_host(tcp))?, common::net::bind(&on_host(http))?);
-            let hub = Arc::new(Hub::new(Limits::default()));
+            let (tcp, web) = (bind(&tcp)?, bind(&web)?);
+            let default = http_chat::Config::default();
+            let max_connections =
+                max_connections.unwrap_or(default.max_connections.max(2 * members.max_members));
+            let config = http_chat::Config { max_connections, ..default };
             let origins = lessons::ws_chat::Origins { extra: allow_origin };
-            lessons::lab::run(tcp, web, &shutdown, hub, lessons::http_chat::Config::default(), origins)
+            lessons::lab::run(tcp, web, &shutdown, members.hub(), config, origins)
         }
     }
     .map_err(|e| format!("the server failed: {e}"))
+}
+
+/// `--bind HOST` for the lab: `addr`'s port on `host`. The lab listens on two ports, so a
+/// `HOST:PORT` here cannot say which one it means: that is refused with what to write instead.
+fn on_host(host: &str, addr: &str, flag: &str) -> Result<String, String> {
+    let port = addr
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .ok_or_else(|| format!("{flag} {addr}: expected HOST:PORT"))?;
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(
+            SocketAddr::new(ip, port.parse().map_err(|_| format!("{flag} {addr}: bad port"))?).to_string()
+        );
+    }
+    if host.parse::<SocketAddr>().is_ok() || host.contains(':') {
+        return Err(format!(
+            "--bind takes a host only, such as 0.0.0.0, because the lab listens on two ports; \
+             choose them with --tcp HOST:PORT and --http HOST:PORT (got --bind {host})"
+        ));
+    }
+    Ok(format!("{host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_host;
+
+    #[test]
+    fn lab_bind_takes_a_host_and_refuses_a_port() {
+        assert_eq!(on_host("0.0.0.0", "127.0.0.1:7878", "--tcp").unwrap(), "0.0.0.0:7878");
+        assert_eq!(on_host("::", "127.0.0.1:8080", "--http").unwrap(), "[::]:8080");
+        assert_eq!(on_host("localhost", "127.0.0.1:8080", "--http").unwrap(), "localhost:8080");
+        let refused = on_host("0.0.0.0:7000", "127.0.0.1:7878", "--tcp").unwrap_err();
+        assert!(refused.starts_with("--bind takes a host only"), "{refused}");
+    }
 }

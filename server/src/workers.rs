@@ -1,27 +1,24 @@
-//! The threads of a thread-per-connection server: spawned with a deliberate stack size,
-//! counted (for the connection cap) and joined on shutdown.
+//! Lesson 3's loop, generalised: the accept loop of every thread-per-connection server from
+//! lesson 4 on (the chat, the HTTP and WebSocket servers).
+//!
+//! It is `lessons::threaded_echo::run` with two holes: what to do with a client (`serve`) and
+//! what to tell the one over the cap (`refuse`). The threads are kept in [`Workers`]: spawned
+//! with a name and [`STACK_SIZE`], counted for the cap, joined on shutdown.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
 
 use common::Shutdown;
 use log::{info, warn};
 
-/// Stack reserved for each connection thread. The default is 2 MiB, far more than a handler
-/// that keeps its buffers on the heap needs. The reservation is virtual memory: only the pages a
-/// thread touches count in RSS, but a smaller reservation still lets many more threads fit in
-/// the address space and keeps the kernel's page tables small.
-pub const STACK_SIZE: usize = 128 * 1024;
+use crate::lessons::echo::accept;
+pub use crate::lessons::threaded_echo::STACK_SIZE;
 
-/// How long `join_all` lets handlers say goodbye before it closes their sockets under them.
-pub const GRACE: Duration = Duration::from_millis(500);
-
-/// The accept loop of every thread-per-connection server (lesson 3 and all that follow): accept,
-/// hand the client to a thread of its own, go straight back to `accept`. Past `max_connections`
-/// clients at once, `refuse` tells the next one why it cannot be served. On `shutdown` it stops
-/// accepting and joins every thread.
+/// Accept, hand the client to a thread of its own, go straight back to `accept`. Past
+/// `max_connections` clients at once, `refuse` tells the next one why it cannot be served. On
+/// `shutdown` it stops accepting and joins every thread.
 pub fn accept_loop(
     listener: &TcpListener,
     shutdown: &Shutdown,
@@ -30,13 +27,14 @@ pub fn accept_loop(
     serve: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
 ) -> io::Result<()> {
     shutdown.wake_on_trigger(listener)?;
-    let serve = std::sync::Arc::new(serve);
+    let serve = Arc::new(serve);
     let mut workers = Workers::new();
-    for incoming in listener.incoming() {
+    loop {
+        let accepted = accept(listener);
         if shutdown.is_triggered() {
             break;
         }
-        let Some((stream, peer)) = accepted(incoming) else { continue };
+        let Some((stream, peer)) = accepted else { continue };
         let busy = workers.live();
         if busy >= max_connections {
             warn!("refusing {peer}: {max_connections} clients already connected");
@@ -51,26 +49,8 @@ pub fn accept_loop(
         }
     }
     info!("stopping: {} client(s) still connected", workers.live());
-    workers.join_all(shutdown);
+    workers.join_all();
     Ok(())
-}
-
-/// The stream and its peer's address, or `None` (logged) when accepting failed.
-pub fn accepted(incoming: io::Result<TcpStream>) -> Option<(TcpStream, SocketAddr)> {
-    let result = incoming.and_then(|stream| {
-        let peer = stream.peer_addr()?;
-        Ok((stream, peer))
-    });
-    match result {
-        Ok(pair) => Some(pair),
-        Err(e) => {
-            // A client that gave up in the queue, or no file descriptors left (too many open
-            // connections). Neither is fatal; back off a little so the second cannot spin.
-            warn!("accept() failed: {e}");
-            thread::sleep(Duration::from_millis(10));
-            None
-        }
-    }
 }
 
 /// The connection threads of one server.
@@ -99,19 +79,10 @@ impl Workers {
     }
 
     /// Waits for every thread. Call it after `shutdown` fired: handlers see their reads end and
-    /// say goodbye; whoever is still running after [`GRACE`] gets its socket closed under it.
-    pub fn join_all(mut self, shutdown: &Shutdown) {
-        let deadline = Instant::now() + GRACE;
-        while self.live() > 0 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        if !self.handles.is_empty() {
-            log::warn!("{} connection(s) still busy after {:?}: closing them", self.handles.len(), GRACE);
-            shutdown.close_all();
-        }
-        for handle in self.handles.drain(..) {
-            join(handle);
-        }
+    /// say goodbye; one stuck in a write has its socket closed under it after
+    /// `common::shutdown::GRACE`, so this returns within about a second.
+    pub fn join_all(mut self) {
+        self.handles.drain(..).for_each(join);
     }
 
     fn reap(&mut self) {

@@ -58,6 +58,14 @@ impl Process {
         addr.trim_end_matches(':').parse().unwrap_or_else(|_| panic!("no address in {line:?}"))
     }
 
+    /// Every log line printed so far, waiting up to `quiet` for each next one.
+    fn drain(&mut self, quiet: Duration) -> &[String] {
+        while let Ok(line) = self.log.recv_timeout(quiet) {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
     fn interrupt(&self) {
         let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success(), "kill -INT failed");
@@ -119,7 +127,7 @@ fn help_lists_the_lessons_in_order() {
 fn port_in_use_is_one_clear_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo"] {
+    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo", "handshake", "ws"] {
         let out = server().args([lesson, "--addr", &addr.to_string()]).output().unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8(out.stderr).unwrap();
@@ -161,7 +169,7 @@ fn lifecycle_log_reads_like_the_textbook_diagram() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_each_server_blocked_in_accept_with_exit_code_0() {
-    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo"] {
+    for lesson in ["lifecycle", "echo", "threaded-echo", "chat", "http", "ws-echo", "handshake", "ws"] {
         let mut server = Process::spawn(&[lesson, "--addr", "127.0.0.1:0"]);
         server.listening_addr();
         server.interrupt();
@@ -265,4 +273,68 @@ fn fifty_waiting_long_polls_burn_no_cpu_and_all_wake_on_one_message() {
     }
     server.interrupt();
     assert!(server.exit_within(Duration::from_secs(1)).success());
+}
+
+/// A client that connects and resets at once (SO_LINGER 0, what a killed or hostile peer does):
+/// `accept` still returns its connection, but `peer_addr` fails. That is the peer's business:
+/// no back-off, no warning, and a normal client is served as fast as ever.
+#[test]
+fn resets_before_accept_do_not_slow_other_clients_or_warn() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let mut server = Process::spawn(&["threaded-echo", "--addr", "127.0.0.1:0"]);
+    let addr = server.listening_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let resets = Arc::new(AtomicUsize::new(0));
+    let resetter = {
+        let (stop, resets) = (stop.clone(), resets.clone());
+        thread::spawn(move || {
+            let deadline = Instant::now() + DEADLINE;
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                if let Ok(stream) = TcpStream::connect(addr) {
+                    socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
+                    resets.fetch_add(1, Ordering::SeqCst);
+                }
+                // About 2,000 resets a second: far more than a server that sleeps 10 ms per
+                // reset can take, and easy for one that does not.
+                thread::sleep(Duration::from_micros(500));
+            }
+        })
+    };
+    // Let the resets build up a queue first (bounded: the resetter stops at its deadline).
+    while resets.load(Ordering::SeqCst) < 200 && !resetter.is_finished() {
+        thread::yield_now();
+    }
+    // Ten normal clients, one after another, each a new connection and one echo.
+    let started = Instant::now();
+    for _ in 0..10 {
+        let (mut stream, mut reader) = connect(addr);
+        stream.write_all(b"ping\n").unwrap();
+        assert_eq!(read_line(&mut reader), "ping\n");
+    }
+    let took = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    resetter.join().unwrap();
+    let resets = resets.load(Ordering::SeqCst);
+    assert!(resets >= 200, "only {resets} resets: the test did not test anything");
+    // Unloaded, ten echoes take a few milliseconds; behind a queue of resets that each cost
+    // 10 ms, every one of them waited a second or more.
+    assert!(took < Duration::from_secs(3), "10 echoes took {took:?} beside {resets} resets");
+    server.interrupt();
+    assert!(server.exit_within(Duration::from_secs(2)).success());
+    let warnings: Vec<&String> =
+        server.drain(Duration::from_millis(200)).iter().filter(|l| l.starts_with("warning")).collect();
+    assert!(warnings.is_empty(), "{resets} resets logged warnings: {warnings:#?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_lab_with_raised_caps_within_a_second() {
+    let args = ["lab", "--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--max-members", "1000"];
+    let mut server = Process::spawn(&args);
+    server.wait_for("the lab is open");
+    server.wait_for("browser:  http://127.0.0.1:");
+    server.interrupt();
+    let status = server.exit_within(Duration::from_secs(1));
+    assert!(status.success(), "the lab exited with {status}");
 }

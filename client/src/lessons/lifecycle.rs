@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::net::{explain_connect_error, resolve, CONNECT_TIMEOUT};
+use common::net::{explain_connect_error, resolve};
 use log::info;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -26,9 +26,10 @@ pub fn run(addr: &str, message: &str) -> Result<String, String> {
         .map_err(|e| format!("socket() failed: {e}"))?;
     info!("socket() -> a new TCP socket");
 
-    socket
-        .connect_timeout(&addr.into(), CONNECT_TIMEOUT)
-        .map_err(|e| explain_connect_error(addr, "lifecycle", &e))?;
+    // A plain, blocking connect(): it returns once the handshake is done, or fails. A server
+    // that refuses answers at once; a host that never answers (a firewall that drops packets)
+    // keeps it waiting while the kernel retries, about two minutes on Linux.
+    socket.connect(&addr.into()).map_err(|e| explain_connect_error(addr, "lifecycle", &e))?;
     let local = socket.local_addr().ok().and_then(|a| a.as_socket());
     let local = local.map_or_else(|| "?".to_string(), |a| a.to_string());
     info!("connect({addr}) -> connected; the kernel picked our address {local} (no bind() needed)");

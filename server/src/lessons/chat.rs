@@ -80,10 +80,13 @@ pub fn serve_connection(stream: TcpStream, peer: SocketAddr, hub: &Hub, shutdown
         Ok(member) => {
             debug!("{peer} is member {member}");
             let why = read_loop(stream, peer, member, hub, &outbox, shutdown);
-            if why == Why::Shutdown {
-                let _ = outbox.try_send(Delivery::Goodbye);
-            }
             hub.leave(member, why);
+            if why == Why::Shutdown {
+                // After leaving, so the writer's end after the goodbye never looks like a lost
+                // connection to the hub. `send` waits for room: the goodbye must not be lost, and
+                // a writer that cannot make room is cut by the shutdown (`GRACE`).
+                let _ = outbox.send(Delivery::Goodbye);
+            }
             debug!("{peer} went away ({why:?})");
         }
         Err(refusal) => {

@@ -18,13 +18,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 
 use common::Shutdown;
-use log::{info, warn};
-
-use crate::workers::accepted;
+use log::{debug, info, warn};
 
 /// How much one `read` may take in. Any size works: a longer message simply takes more reads.
 pub const BUFFER_SIZE: usize = 16 * 1024;
@@ -33,15 +31,21 @@ pub const BUFFER_SIZE: usize = 16 * 1024;
 /// a one-at-a-time server (or a thread of the threaded one) busy forever.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long the loop waits after `accept` itself failed, so that it does not spin while the
+/// cause lasts (no file descriptors left, say).
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
 /// Serves clients one after another until `shutdown` fires.
 pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
+    // Ctrl-C must be able to end a blocked accept(): chapter 3 shows how.
     shutdown.wake_on_trigger(&listener)?;
     info!("echo server listening on {}, one client at a time", listener.local_addr()?);
-    for incoming in listener.incoming() {
+    loop {
+        let accepted = accept(&listener);
         if shutdown.is_triggered() {
             break;
         }
-        let Some((stream, peer)) = accepted(incoming) else { continue };
+        let Some((stream, peer)) = accepted else { continue };
         info!("accepted {peer}: until it leaves, other clients wait in the kernel's queue");
         serve_connection(stream, peer, shutdown);
         if shutdown.is_triggered() {
@@ -53,16 +57,36 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
     Ok(())
 }
 
+/// The next client and its address, or `None` (logged) when `accept` failed.
+///
+/// A failing `accept` is rarely the listener's fault. A client that gave up while it waited in
+/// the queue is its own business: a debug line. Otherwise this process is out of something
+/// (`EMFILE`: no file descriptors left), and trying again at once would spin: back off a little.
+/// (A client that connected and then reset *is* accepted: its first `read` fails, and that
+/// ends only its own connection.)
+pub fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+    match listener.accept() {
+        Ok(pair) => Some(pair),
+        Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => {
+            debug!("a client gave up while it waited to be accepted: {e}");
+            None
+        }
+        Err(e) => {
+            warn!("accept() failed: {e}; trying again in {} ms", ACCEPT_BACKOFF.as_millis());
+            thread::sleep(ACCEPT_BACKOFF);
+            None
+        }
+    }
+}
+
 /// Echoes everything `peer` sends until it closes, goes silent, or the server shuts down.
 ///
 /// There is no framing here: the server does not care where a message ends, it returns bytes
 /// as they come. A 1 MiB message simply takes many `read`s and as many `write_all`s.
 pub fn serve_connection(stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
-    // Shared with the shutdown signal, which may have to wake our blocked `read` (see
-    // `common::shutdown`). `&TcpStream` reads and writes as well as `TcpStream` does.
-    let stream = Arc::new(stream);
-    let _tracked = shutdown.track_shared(&stream);
-    let mut stream = &*stream;
+    // Ctrl-C must be able to end our blocked read(): the shutdown signal watches this socket
+    // (chapter 3 shows how), and we use it through the watch.
+    let mut stream = shutdown.watch(stream);
     if let Err(e) = stream.set_read_timeout(Some(IDLE_TIMEOUT)) {
         return warn!("{peer}: cannot set a read timeout: {e}");
     }

@@ -56,12 +56,17 @@ pub fn open(addr: SocketAddr) -> Result<TcpListener, String> {
 
 /// accept() clients one after another until `shutdown` fires.
 pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
+    // Ctrl-C must be able to end a blocked accept(): chapter 3 shows how.
     shutdown.wake_on_trigger(&listener)?;
     let local = listener.local_addr()?;
     info!("listening on {local}: start the client in another terminal with `cargo client lifecycle`");
     loop {
         info!("accept() -> waiting for a client...");
-        let (stream, peer) = match listener.accept() {
+        let accepted = listener.accept();
+        if shutdown.is_triggered() {
+            break;
+        }
+        let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
                 // Not fatal: the client may have given up before we got to it.
@@ -69,9 +74,6 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
                 continue;
             }
         };
-        if shutdown.is_triggered() {
-            break;
-        }
         info!("accept() -> a NEW socket for {peer}; the listening socket stays on {local}");
         if let Err(e) = serve(stream, peer, shutdown) {
             log::warn!("{peer}: {}", common::net::describe(&e));
@@ -85,8 +87,10 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
 }
 
 /// recv() one line, send() it back, wait for the client to close, close().
-fn serve(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
-    let _tracked = shutdown.track(&stream)?;
+fn serve(stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
+    // Ctrl-C must be able to end a recv() that waits for this client: the shutdown signal
+    // watches the socket (chapter 3 shows how), and we use it through the watch.
+    let mut stream = shutdown.watch(stream);
     let mut message = Vec::new();
     let mut buf = [0u8; 1024];
 
@@ -94,10 +98,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Re
     while !message.contains(&b'\n') {
         let n = stream.read(&mut buf)?;
         if n == 0 {
-            if !shutdown.is_triggered() {
-                info!("recv() -> 0 bytes: {peer} closed before finishing its message");
-            }
-            return goodbye(stream, peer, shutdown);
+            break; // the client closed (or Ctrl-C shut our side) before its newline
         }
         info!("recv() -> {n} bytes from {peer}");
         message.extend_from_slice(&buf[..n]);
@@ -107,21 +108,20 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Re
         }
     }
 
-    stream.write_all(&message)?;
-    info!("send() -> {} bytes back to {peer}", message.len());
-
-    // The client speaks first and closes first: wait for its FIN.
-    let n = stream.read(&mut buf)?;
-    if n == 0 && !shutdown.is_triggered() {
-        info!("recv() -> 0 bytes: {peer} closed its side");
+    if message.contains(&b'\n') {
+        stream.write_all(&message)?;
+        info!("send() -> {} bytes back to {peer}", message.len());
+        // The client speaks first and closes first: wait for its FIN (and ignore anything it
+        // sends before it: this lesson answers one line).
+        while stream.read(&mut buf)? > 0 {}
     }
-    goodbye(stream, peer, shutdown)
-}
 
-fn goodbye(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
     if shutdown.is_triggered() {
+        // Ctrl-C shut our reading side, which is what ended the recv(): tell the client why.
         stream.write_all(format!("{}\n", common::GOODBYE).as_bytes())?;
         info!("send() -> told {peer} the server is shutting down");
+    } else {
+        info!("recv() -> 0 bytes: {peer} closed its side");
     }
     drop(stream);
     info!("close() -> the socket for {peer} is gone");

@@ -4,33 +4,81 @@
 //! thread and go straight back to `accept()`. Every client now has a thread blocked in its own
 //! `read()`, and the kernel wakes whichever one has data.
 //!
-//! The cost is one thread per client: its stack (see [`crate::workers::STACK_SIZE`]), a kernel
-//! task, a context switch per wake-up. So the number of connections is capped, and the one over
-//! the cap is told so and closed instead of silently waiting.
+//! ```text
+//! loop {
+//!     accept()                 <- blocks until a client arrives
+//!     spawn(serve_connection)  <- lesson 2's handler, on a thread of its own
+//! }
+//! join every thread            <- on Ctrl-C, after each has said goodbye
+//! ```
+//!
+//! The cost is one thread per client: its stack ([`STACK_SIZE`]), a kernel task, a context
+//! switch per wake-up. So the number of connections is capped, and the one over the cap is told
+//! so and closed instead of silently waiting.
 
 use std::io::{self, Write};
 use std::net::{Shutdown as Half, TcpListener, TcpStream};
+use std::thread::{self, JoinHandle};
 
 use common::Shutdown;
-use log::info;
+use log::{info, warn};
 
-use super::echo::serve_connection;
-use crate::workers::accept_loop;
+use super::echo::{accept, serve_connection};
 
 /// The default cap on clients served at once: a class of thirty, with room to spare.
 pub const MAX_CONNECTIONS: usize = 100;
 
+/// Stack reserved for each connection thread. Rust's default is 2 MiB, far more than a handler
+/// that keeps its buffers on the heap needs. The reservation is virtual memory: only the pages a
+/// thread touches count in RSS, but a smaller reservation still lets many more threads fit in
+/// the address space and keeps the kernel's page tables small.
+pub const STACK_SIZE: usize = 128 * 1024;
+
 /// Serves every client on its own thread, at most `max_connections` at once, until `shutdown`.
 pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -> io::Result<()> {
+    shutdown.wake_on_trigger(&listener)?;
     info!(
         "threaded echo server listening on {}, a thread per client, at most {max_connections} at once",
         listener.local_addr()?
     );
-    let refuse = |stream, _peer| refuse(stream, max_connections);
-    let watcher = shutdown.clone();
-    let serve = move |stream, peer| serve_connection(stream, peer, &watcher);
-    // The loop itself lives in `crate::workers`, because every later server uses it too.
-    accept_loop(&listener, shutdown, max_connections, refuse, serve)?;
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        let accepted = accept(&listener);
+        if shutdown.is_triggered() {
+            break;
+        }
+        let Some((stream, peer)) = accepted else { continue };
+        // A thread whose client has left is finished: what is left is who is being served.
+        threads.retain(|thread| !thread.is_finished());
+        if threads.len() >= max_connections {
+            warn!("refusing {peer}: {max_connections} clients already connected");
+            refuse(stream, max_connections);
+            continue;
+        }
+        info!("accepted {peer}: thread {} of at most {max_connections}", threads.len() + 1);
+        let shutdown = shutdown.clone();
+        // The name shows in `top -H` and in a panic's message.
+        let spawned = thread::Builder::new()
+            .name(format!("echo {peer}"))
+            .stack_size(STACK_SIZE)
+            .spawn(move || serve_connection(stream, peer, &shutdown));
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            // The closure, and with it the stream, is dropped: the client sees the connection close.
+            Err(e) => warn!("cannot start a thread for {peer}: {e}"),
+        }
+    }
+    threads.retain(|thread| !thread.is_finished());
+    info!("stopping: {} client(s) still connected", threads.len());
+    // Each thread's read() has returned 0 by now (the shutdown shut its reading side), so it
+    // says goodbye and ends; one stuck writing to a client that stopped reading has its socket
+    // closed under it (`common::shutdown::GRACE`). So every join returns within a second.
+    for thread in threads {
+        if thread.join().is_err() {
+            // The panic's message is already on stderr.
+            log::error!("a connection thread panicked; its client was dropped");
+        }
+    }
     info!("threaded echo server stopped");
     Ok(())
 }
