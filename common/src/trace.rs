@@ -6,11 +6,14 @@
 //! then, if tracing is on, what it moved is printed (to stderr, beside the logs):
 //!
 //! ```text
-//! >> to 127.0.0.1:8080, 41 bytes
-//!    http  GET /poll?room=lobby&since=0 HTTP/1.1
+//! >> to 127.0.0.1:8080, 63 bytes
+//!    http  GET /poll?room=lobby&since=1 HTTP/1.1
 //!    http  Host: 127.0.0.1:8080
 //!    http  body: none
 //!    0000  47 45 54 20 2f 70 6f 6c  6c 3f 72 6f 6f 6d 3d 6c  |GET /poll?room=l|
+//!    0010  6f 62 62 79 26 73 69 6e  63 65 3d 31 20 48 54 54  |obby&since=1 HTT|
+//!    0020  50 2f 31 2e 31 0d 0a 48  6f 73 74 3a 20 31 32 37  |P/1.1..Host: 127|
+//!    0030  2e 30 2e 30 2e 31 3a 38  30 38 30 0d 0a 0d 0a     |.0.0.1:8080....|
 //! ```
 //!
 //! First the direction (`>>` sent, `<<` received), the peer and the byte count; then the layer's
@@ -178,6 +181,18 @@ impl<S> Traced<S> {
             tap.record(Direction::Sent, result, bufs);
         }
     }
+
+    fn received_vectored(&self, result: &io::Result<usize>, bufs: &[IoSliceMut<'_>]) {
+        if self.tap.is_some() {
+            self.received(result, &bufs.iter().map(|buf| &**buf).collect::<Vec<_>>());
+        }
+    }
+
+    fn sent_vectored(&self, result: &io::Result<usize>, bufs: &[IoSlice<'_>]) {
+        if self.tap.is_some() {
+            self.sent(result, &bufs.iter().map(|buf| &**buf).collect::<Vec<_>>());
+        }
+    }
 }
 
 impl Tap {
@@ -235,10 +250,7 @@ impl<S: Read> Read for Traced<S> {
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let result = self.stream.read_vectored(bufs);
-        if self.tap.is_some() {
-            let slices: Vec<&[u8]> = bufs.iter().map(|buf| &**buf).collect();
-            self.received(&result, &slices);
-        }
+        self.received_vectored(&result, bufs);
         result
     }
 }
@@ -252,10 +264,7 @@ impl<S: Write> Write for Traced<S> {
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let result = self.stream.write_vectored(bufs);
-        if self.tap.is_some() {
-            let slices: Vec<&[u8]> = bufs.iter().map(|buf| &**buf).collect();
-            self.sent(&result, &slices);
-        }
+        self.sent_vectored(&result, bufs);
         result
     }
 
@@ -275,6 +284,13 @@ where
         this.received(&result, &[&*buf]);
         result
     }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let this: &'a Traced<S> = self;
+        let result = (&this.stream).read_vectored(bufs);
+        this.received_vectored(&result, bufs);
+        result
+    }
 }
 
 impl<'a, S> Write for &'a Traced<S>
@@ -285,6 +301,13 @@ where
         let this: &'a Traced<S> = self;
         let result = (&this.stream).write(buf);
         this.sent(&result, &[buf]);
+        result
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let this: &'a Traced<S> = self;
+        let result = (&this.stream).write_vectored(bufs);
+        this.sent_vectored(&result, bufs);
         result
     }
 

@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
@@ -135,7 +135,9 @@ fn a_traced_socket_is_still_a_socket_and_its_clones_share_one_conversation() {
     // The head leaves in two writes from two handles: one conversation shows it once.
     let mut reader = &traced;
     reader.write_all(b"GET / HTTP/1.1\r\n").unwrap();
-    writer.write_all(b"Host: x\r\n\r\n").unwrap();
+    // A vectored write is traced as the bytes it sent, whichever buffers they came from.
+    let parts = [IoSlice::new(b"Host: "), IoSlice::new(b"x\r\n\r\n")];
+    assert_eq!(writer.write_vectored(&parts).unwrap(), 11, "a small writev on loopback sends it all");
     writer.shutdown(Shutdown::Write).unwrap();
     assert_eq!(read_all(&mut server, 64), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     server.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
