@@ -167,6 +167,8 @@ fn frames_sent_before_the_101_are_not_mistaken_for_http() {
     read_all(&mut server, 4096);
     let text = kept.lock().unwrap().clone();
     let lines = whole(decoded(&text));
+    let early = "ws    << received before this 101: FIN=1 opcode=1 (text) MASK=1 key=05 05 05 05 len=5 (head 6 bytes) \"early\"";
+    assert_eq!(lines[lines.len() - 2], early, "{text}");
     assert_eq!(
         lines.last().unwrap(),
         "ws    FIN=1 opcode=1 (text) MASK=1 key=06 06 06 06 len=5 (head 6 bytes) \"later\""

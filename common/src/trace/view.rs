@@ -106,7 +106,18 @@ impl Conversation {
                         Decoder::Http(other) => other.take_held(),
                         _ => Vec::new(),
                     };
-                    *other = Decoder::WebSocket(FrameView::with_held(&held));
+                    let mut early = Views::default();
+                    let mut frames = FrameView::default();
+                    frames.feed(&held, &mut early);
+                    let (was, verb) = match direction {
+                        Direction::Sent => ("received", "<<"),
+                        Direction::Received => ("sent", ">>"),
+                    };
+                    // Shown here, in the event that made them frames, marked as the other way's.
+                    for (tag, line) in early.lines {
+                        views.push(tag, format!("{verb} {was} before this 101: {line}"));
+                    }
+                    *other = Decoder::WebSocket(frames);
                     let mut frames = FrameView::default();
                     frames.feed(&bytes[frames_at..], views);
                     *this = Decoder::WebSocket(frames);

@@ -30,15 +30,6 @@ pub struct FrameView {
 }
 
 impl FrameView {
-    /// A view that first decodes `held`: bytes that came before the switch to WebSocket.
-    pub fn with_held(held: &[u8]) -> Self {
-        let mut view = Self::default();
-        let mut discard = Views::default();
-        // Those bytes were shown as raw bytes already; only the state they leave matters.
-        view.feed(held, &mut discard);
-        view
-    }
-
     pub fn feed(&mut self, mut bytes: &[u8], views: &mut Views) {
         while !bytes.is_empty() {
             let Some(partial) = &mut self.partial else {
