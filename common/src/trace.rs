@@ -42,11 +42,16 @@
 //!    shares the connection's decoders (the reader thread's clone and the writer thread's clone
 //!    together show one conversation). tungstenite takes it as its stream
 //!    (`WebSocketContext::read(&mut traced)`, `tungstenite::client(request, traced)`).
-//! 4. **Known spots**: `common::ws::split` and `server::http::{read_request, read_body, refuse}`
-//!    take `Traced<TcpStream>`; `Shutdown::track_shared` takes an `Arc<TcpStream>`, so give it a
-//!    `Weak` of anything that is `AsRef<TcpStream>` (`Traced` is) or call `track(&stream)`
-//!    instead; a stream that is never read or written (a kick handle, the shutdown's clone) may
-//!    stay a plain `TcpStream`. `client compare` and the benchmarks never trace: they measure.
+//! 4. **Known spots**: `common::ws::split`, `common::handshake::client` and the HTTP layer's
+//!    `read_request`, `read_body` and `refuse` take `Traced<TcpStream>`; the accept loop's
+//!    `serve` and `refuse` closures receive the wrapped stream. `Shutdown::track_shared` takes an
+//!    `Arc<TcpStream>`: let it take a `Weak` of anything `AsRef<TcpStream>` (`Traced` is), or
+//!    call `track(&stream)` instead. A handle that is never read or written (a kick handle, the
+//!    shutdown's clone) may stay a plain `TcpStream`. `client compare` and the benchmarks never
+//!    trace: they measure.
+//! 5. **Tests**: a lesson's test runs the binaries with `--trace` on port 0 and checks the events
+//!    on stderr (the chapter's transcripts then come from that test); in-process tests that
+//!    want the text use [`Traced::on`] with their own [`Sink`].
 //!
 //! A test captures the output with [`Traced::on`] and a [`Sink`] of its own.
 
