@@ -11,7 +11,8 @@
 //! - [`ws`]: a WebSocket connection split into a reading and a writing half;
 //! - [`net`]: binding and connecting with errors that say what to do next;
 //! - [`percent`]: percent-encoding for URL query strings (the client builds them);
-//! - [`protocol`]: the chat's commands, server lines and naming rules.
+//! - [`protocol`]: the chat's commands, server lines and naming rules;
+//! - [`trace`]: `--trace`, every read and write printed and decoded as it happens.
 
 pub mod frame;
 pub mod handshake;
@@ -21,6 +22,7 @@ pub mod net;
 pub mod percent;
 pub mod protocol;
 pub mod shutdown;
+pub mod trace;
 pub mod ws;
 
 pub use shutdown::Shutdown;

@@ -1,0 +1,349 @@
+//! `--trace`: every read and write of a connection, printed as it happens.
+//!
+//! A lesson's logs say what the program *did* ("echoed 6 bytes"); a trace shows what went over
+//! the wire when it did it. [`Traced`] wraps a stream and is itself a `Read + Write`, so the
+//! lesson's code does not change: each `read` and `write` goes to the real socket first, and
+//! then, if tracing is on, what it moved is printed (to stderr, beside the logs):
+//!
+//! ```text
+//! >> to 127.0.0.1:8080, 63 bytes
+//!    http  GET /poll?room=lobby&since=1 HTTP/1.1
+//!    http  Host: 127.0.0.1:8080
+//!    http  body: none
+//!    0000  47 45 54 20 2f 70 6f 6c  6c 3f 72 6f 6f 6d 3d 6c  |GET /poll?room=l|
+//!    0010  6f 62 62 79 26 73 69 6e  63 65 3d 31 20 48 54 54  |obby&since=1 HTT|
+//!    0020  50 2f 31 2e 31 0d 0a 48  6f 73 74 3a 20 31 32 37  |P/1.1..Host: 127|
+//!    0030  2e 30 2e 30 2e 31 3a 38  30 38 30 0d 0a 0d 0a     |.0.0.1:8080....|
+//! ```
+//!
+//! First the direction (`>>` sent, `<<` received), the peer and the byte count; then the layer's
+//! own view of those bytes (see [`Layer`]: chat lines, HTTP heads, WebSocket frames, decoded
+//! across reads however TCP cut them); then the bytes themselves, 16 a row, cut after
+//! [`dump::DUMP_BYTES`] with a count of the rest. Nothing a peer sends reaches the terminal
+//! unescaped (see [`dump`]).
+//!
+//! The trace never changes what the program does: the bytes, their order and the results of
+//! the calls are the socket's own, the trace only looks. Off (the default) it costs one branch
+//! per call: [`Traced::new`] returns a pass-through without any tracing state at all.
+//!
+//! ## How a lesson adopts it (the wiring plan)
+//!
+//! 1. **The flag.** `server` and `client` take a global `--trace` (`#[arg(long, global = true)]`
+//!    on the top-level `Cli`); `main` calls [`enable`] before running the lesson.
+//! 2. **Where a connection starts**, wrap it once, naming the layer its lesson speaks:
+//!    `let stream = Traced::new(stream, Layer::Http);` after `accept` (server) or after
+//!    `common::net::connect` (client). Lessons 1-3: [`Layer::Raw`]; the chat (4, and the lab's
+//!    TCP side): [`Layer::Lines`]; everything on the web port (5-8, the lab's web side, the
+//!    tungstenite client): [`Layer::Http`], which follows the `101` to WebSocket by itself.
+//! 3. **Types.** Where a function takes `TcpStream`, it takes `Traced<TcpStream>`. Everything else
+//!    compiles unchanged: `Traced<TcpStream>` derefs to `TcpStream` (`set_read_timeout`,
+//!    `shutdown`, `peer_addr`, `set_nodelay`, `SockRef::from(&*stream)`), `&Traced<TcpStream>`
+//!    reads and writes like `&TcpStream`, and [`Traced::try_clone`] returns a traced clone that
+//!    shares the connection's decoders (the reader thread's clone and the writer thread's clone
+//!    together show one conversation). tungstenite takes it as its stream
+//!    (`WebSocketContext::read(&mut traced)`, `tungstenite::client(request, traced)`).
+//! 4. **Known spots**: `common::ws::split`, `common::handshake::client` and the HTTP layer's
+//!    `read_request`, `read_body` and `refuse` take `Traced<TcpStream>`; the accept loop's
+//!    `serve` and `refuse` closures receive the wrapped stream. `Shutdown::track_shared` takes an
+//!    `Arc<TcpStream>`: let it take a `Weak` of anything `AsRef<TcpStream>` (`Traced` is), or
+//!    call `track(&stream)` instead. A handle that is never read or written (a kick handle, the
+//!    shutdown's clone) may stay a plain `TcpStream`. `client compare` and the benchmarks never
+//!    trace: they measure.
+//! 5. **Tests**: a lesson's test runs the binaries with `--trace` on port 0 and checks the events
+//!    on stderr (the chapter's transcripts then come from that test); in-process tests that
+//!    want the text use [`Traced::on`] with their own [`Sink`].
+//!
+//! A test captures the output with [`Traced::on`] and a [`Sink`] of its own.
+
+pub mod dump;
+mod http;
+mod lines;
+mod view;
+mod websocket;
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::TcpStream;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use view::{Conversation, Direction, Views};
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns tracing on for every connection wrapped from now on (what `--trace` does).
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Whether `--trace` was given.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// How a connection's bytes are decoded above the raw dump.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Layer {
+    /// Bytes only: the echo lessons, where the bytes *are* the message.
+    Raw,
+    /// Each complete `\n`-terminated line, escaped: the TCP chat.
+    Lines,
+    /// Each request or response head, then how its body is framed (length, chunks); after a
+    /// `101 Switching Protocols` to WebSocket, both directions become [`Layer::WebSocket`].
+    Http,
+    /// Each frame: FIN, opcode, MASK and key, payload length, the payload unmasked.
+    WebSocket,
+}
+
+/// Where trace output goes: stderr, or (for a test, or a page) a function of the text of each
+/// event. One call per event, so events from different threads never interleave.
+#[derive(Clone)]
+pub struct Sink(Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Sink {
+    pub fn stderr() -> Self {
+        Sink(Arc::new(|text| {
+            let _ = io::stderr().lock().write_all(text.as_bytes());
+        }))
+    }
+
+    pub fn new(write: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Sink(Arc::new(write))
+    }
+}
+
+/// A stream whose reads and writes are printed when tracing is on, and passed through as they
+/// are either way.
+pub struct Traced<S> {
+    stream: S,
+    /// `None` when tracing is off: then nothing but this test stands between the lesson and
+    /// the socket.
+    tap: Option<Arc<Tap>>,
+}
+
+/// What a traced connection shares between its clones.
+struct Tap {
+    peer: String,
+    sink: Sink,
+    conversation: Mutex<Conversation>,
+}
+
+impl Traced<TcpStream> {
+    /// Wraps a connection: traced as `layer` if [`enabled`], a plain pass-through if not.
+    pub fn new(stream: TcpStream, layer: Layer) -> Self {
+        if !enabled() {
+            return Traced::off(stream);
+        }
+        let peer = stream.peer_addr().map_or_else(|_| "an unknown peer".to_string(), |a| a.to_string());
+        Traced::on(stream, peer, layer, Sink::stderr())
+    }
+
+    /// Another handle to the same socket (see [`TcpStream::try_clone`]), traced into the same
+    /// conversation: a reader thread and a writer thread each hold one.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Traced { stream: self.stream.try_clone()?, tap: self.tap.clone() })
+    }
+}
+
+impl<S> Traced<S> {
+    /// A pass-through that never traces.
+    pub fn off(stream: S) -> Self {
+        Traced { stream, tap: None }
+    }
+
+    /// A stream traced as `layer` into `sink`, whatever [`enabled`] says; `peer` names the other
+    /// end in each event.
+    pub fn on(stream: S, peer: impl fmt::Display, layer: Layer, sink: Sink) -> Self {
+        let conversation = Mutex::new(Conversation::new(layer));
+        Traced { stream, tap: Some(Arc::new(Tap { peer: peer.to_string(), sink, conversation })) }
+    }
+
+    pub fn is_traced(&self) -> bool {
+        self.tap.is_some()
+    }
+
+    /// Decodes both directions as `layer` from now on (a lesson that changes protocols by a
+    /// means the trace cannot see; the `101` of an HTTP upgrade it sees by itself).
+    pub fn set_layer(&self, layer: Layer) {
+        if let Some(tap) = &self.tap {
+            tap.lock().switch(layer);
+        }
+    }
+
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
+    fn received(&self, result: &io::Result<usize>, bufs: &[&[u8]]) {
+        if let Some(tap) = &self.tap {
+            tap.record(Direction::Received, result, bufs);
+        }
+    }
+
+    fn sent(&self, result: &io::Result<usize>, bufs: &[&[u8]]) {
+        if let Some(tap) = &self.tap {
+            tap.record(Direction::Sent, result, bufs);
+        }
+    }
+
+    fn received_vectored(&self, result: &io::Result<usize>, bufs: &[IoSliceMut<'_>]) {
+        if self.tap.is_some() {
+            self.received(result, &bufs.iter().map(|buf| &**buf).collect::<Vec<_>>());
+        }
+    }
+
+    fn sent_vectored(&self, result: &io::Result<usize>, bufs: &[IoSlice<'_>]) {
+        if self.tap.is_some() {
+            self.sent(result, &bufs.iter().map(|buf| &**buf).collect::<Vec<_>>());
+        }
+    }
+}
+
+impl Tap {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Conversation> {
+        self.conversation.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Prints one event: what one call moved (the first `n` bytes of `bufs`), or how it ended.
+    #[cold]
+    #[inline(never)]
+    fn record(&self, direction: Direction, result: &io::Result<usize>, bufs: &[&[u8]]) {
+        let (arrow, way) = match direction {
+            Direction::Sent => (">>", "to"),
+            Direction::Received => ("<<", "from"),
+        };
+        let peer = &self.peer;
+        let n = match result {
+            Ok(0) if direction == Direction::Received => {
+                let text =
+                    format!("{arrow} {way} {peer}: end of stream (read returned 0: the peer closed)\n");
+                return (self.sink.0)(&text);
+            }
+            Ok(n) => *n,
+            // A timeout is the lesson's business (it logs what it does about it); so is a signal.
+            Err(e) if crate::net::is_timeout(e) || e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) => {
+                let text = format!("{arrow} {way} {peer}: error: {}\n", crate::net::describe(e));
+                return (self.sink.0)(&text);
+            }
+        };
+        let bytes: Vec<u8> = bufs.iter().flat_map(|buf| buf.iter().copied()).take(n).collect();
+        let mut text = format!("{arrow} {way} {peer}, {} bytes\n", dump::thousands(n as u64));
+        // Decoding and printing under one lock: the events of one connection print in the order
+        // they were decoded, even when a reader thread and a writer thread both trace.
+        let mut conversation = self.lock();
+        let mut views = Views::default();
+        conversation.feed(direction, &bytes, &mut views);
+        for (tag, line) in &views.lines {
+            text.push_str(&format!("   {tag:<5} {line}\n"));
+        }
+        if views.left_out > 0 {
+            text.push_str(&format!("   … {} more decoded lines\n", dump::thousands(views.left_out as u64)));
+        }
+        dump::hex_dump(&mut text, &bytes, dump::DUMP_BYTES);
+        (self.sink.0)(&text);
+    }
+}
+
+impl<S: Read> Read for Traced<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let result = self.stream.read(buf);
+        self.received(&result, &[&*buf]);
+        result
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let result = self.stream.read_vectored(bufs);
+        self.received_vectored(&result, bufs);
+        result
+    }
+}
+
+impl<S: Write> Write for Traced<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.stream.write(buf);
+        self.sent(&result, &[buf]);
+        result
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let result = self.stream.write_vectored(bufs);
+        self.sent_vectored(&result, bufs);
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// `&Traced<TcpStream>` reads and writes like `&TcpStream`: for a socket shared through an `Arc`.
+impl<'a, S> Read for &'a Traced<S>
+where
+    &'a S: Read,
+{
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let this: &'a Traced<S> = self;
+        let result = (&this.stream).read(buf);
+        this.received(&result, &[&*buf]);
+        result
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let this: &'a Traced<S> = self;
+        let result = (&this.stream).read_vectored(bufs);
+        this.received_vectored(&result, bufs);
+        result
+    }
+}
+
+impl<'a, S> Write for &'a Traced<S>
+where
+    &'a S: Write,
+{
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let this: &'a Traced<S> = self;
+        let result = (&this.stream).write(buf);
+        this.sent(&result, &[buf]);
+        result
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let this: &'a Traced<S> = self;
+        let result = (&this.stream).write_vectored(bufs);
+        this.sent_vectored(&result, bufs);
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let this: &'a Traced<S> = self;
+        (&this.stream).flush()
+    }
+}
+
+impl<S> Deref for Traced<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl<S> DerefMut for Traced<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+}
+
+impl<S> AsRef<S> for Traced<S> {
+    fn as_ref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Traced<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Traced").field("stream", &self.stream).field("traced", &self.is_traced()).finish()
+    }
+}
