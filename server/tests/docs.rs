@@ -2,50 +2,9 @@
 //! from (```` ```rust,file=server/src/lessons/echo.rs ````) and must appear in it verbatim.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn markdown_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(repo_root().join("docs/src"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
-        .collect();
-    files.push(repo_root().join("README.md"));
-    files.sort();
-    files
-}
-
-struct Block {
-    info: String,
-    body: String,
-    line: usize,
-}
-
-/// The fenced code blocks of a Markdown text.
-fn blocks(text: &str) -> Vec<Block> {
-    let mut blocks = Vec::new();
-    let mut open: Option<Block> = None;
-    for (number, line) in text.lines().enumerate() {
-        let fence = line.trim_start().strip_prefix("```");
-        match (fence, open.as_mut()) {
-            (Some(info), None) => {
-                open = Some(Block { info: info.trim().to_string(), body: String::new(), line: number + 1 })
-            }
-            (Some(_), Some(_)) => blocks.push(open.take().unwrap()),
-            (None, Some(block)) => {
-                block.body.push_str(line);
-                block.body.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    assert!(open.is_none(), "a code block is never closed");
-    blocks
-}
+mod book;
+use book::{blocks, markdown_files, repo_root};
 
 #[test]
 fn every_rust_block_is_a_verbatim_excerpt_of_the_file_it_names() {

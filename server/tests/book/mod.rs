@@ -1,0 +1,79 @@
+//! The book's Markdown, as the tests that keep it true read it: its files and their fenced
+//! code blocks. Shared by `docs.rs` (code excerpts) and `transcripts.rs` (console sessions).
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("server/ is inside the repository").to_path_buf()
+}
+
+/// Every chapter of the book, and the README.
+pub fn markdown_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(repo_root().join("docs/src"))
+        .expect("docs/src is there")
+        .map(|entry| entry.expect("a readable directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    files.push(repo_root().join("README.md"));
+    files.sort();
+    files
+}
+
+/// One fenced code block: its info string (```` ```rust,file=x.rs ```` → `rust,file=x.rs`), its
+/// text, the line its fence is on, and the HTML comment right above it, if any.
+#[derive(Debug)]
+pub struct Block {
+    pub info: String,
+    pub body: String,
+    pub line: usize,
+    pub comment: Option<String>,
+}
+
+impl Block {
+    /// The value of `name=value` in the info string (`console,session=echo` → `echo`).
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.info.split(',').find_map(|part| part.trim().strip_prefix(name)?.strip_prefix('='))
+    }
+
+    /// True when the info string holds the bare word `name` (`console,background`).
+    pub fn flag(&self, name: &str) -> bool {
+        self.info.split(',').any(|part| part.trim() == name)
+    }
+}
+
+/// The fenced code blocks of a Markdown text.
+pub fn blocks(text: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut open: Option<Block> = None;
+    let mut last_comment: Option<(usize, String)> = None;
+    for (number, line) in text.lines().enumerate() {
+        let fence = line.trim_start().strip_prefix("```");
+        match (fence, open.as_mut()) {
+            (Some(info), None) => {
+                let comment = last_comment.take().filter(|(at, _)| at + 1 == number).map(|(_, c)| c);
+                open = Some(Block {
+                    info: info.trim().to_string(),
+                    body: String::new(),
+                    line: number + 1,
+                    comment,
+                })
+            }
+            (Some(_), Some(_)) => blocks.push(open.take().expect("a block is open")),
+            (None, Some(block)) => {
+                block.body.push_str(line);
+                block.body.push('\n');
+            }
+            (None, None) => {
+                let trimmed = line.trim();
+                if let Some(inner) = trimmed.strip_prefix("<!--").and_then(|c| c.strip_suffix("-->")) {
+                    last_comment = Some((number, inner.trim().to_string()));
+                }
+            }
+        }
+    }
+    assert!(open.is_none(), "a code block is never closed");
+    blocks
+}
