@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use client::lessons::http::{Connection, Mode, Stats};
 use common::Shutdown;
 use serde_json::{json, Value};
-use server::hub::{Hub, Limits};
-use server::lessons::http_chat::{self, Config};
-use support::{start, Running, DEADLINE};
+use server::hub::Limits;
+use server::lessons::http_chat::Config;
+use support::DEADLINE;
 
 fn quick() -> Config {
     Config {
@@ -26,29 +26,12 @@ fn quick() -> Config {
     }
 }
 
-fn http_server(limits: Limits, config: Config) -> (Running, Arc<Hub>) {
-    let hub = Arc::new(Hub::new(limits));
-    let server_hub = hub.clone();
-    (start(move |listener, shutdown| http_chat::run(listener, shutdown, server_hub, config)), hub)
-}
-
 /// Sends raw bytes on a fresh connection; returns the status code, the head and the body.
 fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     let _ = stream.write_all(request); // the server may refuse before reading it all
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        assert!(reader.read_line(&mut head).unwrap() > 0, "closed after {head:?}");
-    }
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .map_or(0, |n| n.trim().parse().unwrap());
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body).unwrap();
-    (head[9..12].parse().unwrap(), head, String::from_utf8(body).unwrap())
+    support::read_response(&mut BufReader::new(stream), false)
 }
 
 fn get(addr: SocketAddr, target: &str) -> Value {
@@ -74,7 +57,7 @@ fn texts(answer: &Value) -> Vec<String> {
 
 #[test]
 fn poll_answers_what_is_newer_than_since_and_says_when_some_was_missed() {
-    let (server, _hub) = http_server(Limits { history_len: 5, ..Limits::default() }, quick());
+    let (server, _hub) = support::http_server(Limits { history_len: 5, ..Limits::default() }, quick());
     for text in ["one", "두울", "three"] {
         let (status, answer) = post(server.addr, &json!({"room": "방", "nick": "poster", "text": text}));
         assert_eq!(status, 200, "{answer}");
@@ -98,7 +81,7 @@ fn poll_answers_what_is_newer_than_since_and_says_when_some_was_missed() {
 #[test]
 fn long_polling_loses_and_repeats_nothing_while_messages_pour_in() {
     let config = Config { long_poll_timeout: Duration::from_secs(10), ..quick() };
-    let (server, hub) = http_server(Limits { history_len: 1000, ..Limits::default() }, config);
+    let (server, hub) = support::http_server(Limits { history_len: 1000, ..Limits::default() }, config);
     // Messages arrive in bursts, also while a long-poll is being answered and asked again.
     let poster = thread::spawn(move || {
         for burst in 0..30 {
@@ -126,7 +109,7 @@ fn long_polling_loses_and_repeats_nothing_while_messages_pour_in() {
 
 #[test]
 fn a_long_poll_with_nothing_new_answers_empty_after_its_timeout() {
-    let (server, hub) = http_server(Limits::default(), quick());
+    let (server, hub) = support::http_server(Limits::default(), quick());
     let id = hub.post("lobby", "a", "old news").unwrap();
     let started = Instant::now();
     let answer = get(server.addr, &format!("/long-poll?room=lobby&since={id}"));
@@ -165,7 +148,7 @@ fn open_stream(addr: SocketAddr, extra: &str) -> BufReader<TcpStream> {
 
 #[test]
 fn a_stream_delivers_each_event_with_its_id_and_resumes_from_last_event_id() {
-    let (server, hub) = http_server(Limits::default(), quick());
+    let (server, hub) = support::http_server(Limits::default(), quick());
     let mut live = open_stream(server.addr, "");
     let first = hub.post("lobby", "alice", "first").unwrap();
     hub.post("lobby", "bob", "second").unwrap();
@@ -180,7 +163,7 @@ fn a_stream_delivers_each_event_with_its_id_and_resumes_from_last_event_id() {
 
 #[test]
 fn a_stream_client_that_goes_away_frees_its_place() {
-    let (server, hub) = http_server(Limits::default(), quick());
+    let (server, hub) = support::http_server(Limits::default(), quick());
     let stream = open_stream(server.addr, "");
     assert_eq!(hub.watchers("lobby"), 1);
     drop(stream);
@@ -194,7 +177,7 @@ fn a_stream_client_that_goes_away_frees_its_place() {
 
 #[test]
 fn bad_requests_get_the_right_status_and_the_server_carries_on() {
-    let (server, _hub) = http_server(Limits::default(), quick());
+    let (server, _hub) = support::http_server(Limits::default(), quick());
     let big_body = "x".repeat(server::http::MAX_BODY + 1);
     let json = "Content-Type: application/json";
     let cases: Vec<(String, u16)> = vec![
@@ -231,7 +214,7 @@ fn bad_requests_get_the_right_status_and_the_server_carries_on() {
 fn ctrl_c_ends_open_streams_and_waiting_long_polls_promptly() {
     let config =
         Config { long_poll_timeout: Duration::from_secs(30), keepalive: Duration::from_secs(30), ..quick() };
-    let (mut server, hub) = http_server(Limits::default(), config);
+    let (mut server, hub) = support::http_server(Limits::default(), config);
     let mut stream = open_stream(server.addr, "");
     let addr = server.addr;
     let long_poll = thread::spawn(move || get(addr, "/long-poll?room=lobby&since=0"));
@@ -252,7 +235,7 @@ fn ctrl_c_ends_open_streams_and_waiting_long_polls_promptly() {
 /// the one before; stops it; returns its counts.
 fn client_costs(mode: Mode, count: usize) -> (u64, u64, u64, u64, u64) {
     let config = Config { long_poll_timeout: Duration::from_secs(10), ..quick() };
-    let (server, hub) = http_server(Limits::default(), config);
+    let (server, hub) = support::http_server(Limits::default(), config);
     let shutdown = Shutdown::new();
     let (tx, shown) = mpsc::channel();
     let (addr, stop) = (server.addr.to_string(), shutdown.clone());

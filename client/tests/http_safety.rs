@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use server::hub::{Hub, Limits};
-use server::lessons::http_chat::{self, Config};
-use support::{start, Running, DEADLINE};
+use server::lessons::http_chat::Config;
+use support::{Running, DEADLINE};
 
 fn quick() -> Config {
     Config {
@@ -25,9 +25,7 @@ fn quick() -> Config {
 }
 
 fn http_server(config: Config) -> (Running, Arc<Hub>) {
-    let hub = Arc::new(Hub::new(Limits::default()));
-    let server_hub = hub.clone();
-    (start(move |listener, shutdown| http_chat::run(listener, shutdown, server_hub, config)), hub)
+    support::http_server(Limits::default(), config)
 }
 
 fn connect(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>) {
@@ -36,19 +34,8 @@ fn connect(addr: SocketAddr) -> (TcpStream, BufReader<TcpStream>) {
     (stream.try_clone().unwrap(), BufReader::new(stream))
 }
 
-/// One response: its status, head and body (read by its Content-Length; none after a HEAD).
 fn response(reader: &mut BufReader<TcpStream>, head_only: bool) -> (u16, String, String) {
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        assert!(reader.read_line(&mut head).unwrap() > 0, "closed after {head:?}");
-    }
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .map_or(0, |n| n.trim().parse().unwrap());
-    let mut body = vec![0u8; if head_only { 0 } else { length }];
-    reader.read_exact(&mut body).unwrap();
-    (head[9..12].parse().unwrap(), head, String::from_utf8(body).unwrap())
+    support::read_response(reader, head_only)
 }
 
 /// True when the server closes the connection (before the deadline).

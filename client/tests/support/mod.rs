@@ -134,3 +134,32 @@ impl Write for Screen {
         Ok(())
     }
 }
+
+/// One HTTP response off `reader`: its status, head and body (read by its Content-Length; none
+/// after a HEAD, whose Content-Length describes the GET it stands for).
+pub fn read_response(reader: &mut BufReader<TcpStream>, head_only: bool) -> (u16, String, String) {
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(reader.read_line(&mut head).unwrap() > 0, "closed after {head:?}");
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map_or(0, |n| n.trim().parse().unwrap());
+    let mut body = vec![0u8; if head_only { 0 } else { length }];
+    reader.read_exact(&mut body).unwrap();
+    (head[9..12].parse().unwrap(), head, String::from_utf8(body).unwrap())
+}
+
+/// An HTTP chat on its own hub, with `limits` for the hub and `config` for the server.
+pub fn http_server(
+    limits: server::hub::Limits,
+    config: server::lessons::http_chat::Config,
+) -> (Running, Arc<server::hub::Hub>) {
+    let hub = Arc::new(server::hub::Hub::new(limits));
+    let server_hub = hub.clone();
+    let run = move |listener, shutdown: &Shutdown| {
+        server::lessons::http_chat::run(listener, shutdown, server_hub, config)
+    };
+    (start(run), hub)
+}
