@@ -571,6 +571,7 @@ fn ports_and_timings_are_normalised_and_typed_lines_are_not_output() {
         normalise("listening on 127.0.0.1:40001\nconnected from 127.0.0.1:51234 in 12.5 ms\n", &ports),
         "listening on 127.0.0.1:7878\nconnected from 127.0.0.1:PORT in TIME ms\n"
     );
+    assert_eq!(normalise(r#"{"id":1,"time":1795607298594}"#, &ports), r#"{"id":1,"time":TIMESTAMP}"#);
     assert_eq!(localise("cargo client echo", &ports), "cargo client echo --addr 127.0.0.1:40001");
     assert_eq!(localise("nc 127.0.0.1 7878", &ports), "nc 127.0.0.1 40001");
     let typed = vec!["hello".to_string()];
