@@ -16,7 +16,7 @@
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -26,7 +26,7 @@ use log::{debug, info};
 use serde_json::{json, Value};
 
 use crate::http::{self, ReadError, Request, Status};
-use crate::hub::{Delivery, Event, Hub, Newer, What};
+use crate::hub::{Delivery, Event, EventKind, Hub, Newer};
 use crate::workers::accept_loop;
 
 /// The largest `POST /send` body. Over it: 413.
@@ -185,7 +185,7 @@ fn stream_events(stream: &mut TcpStream, request: &Request, hub: &Hub, config: &
     }
     // Watch first, then read the history: an event published in between is in both, and the
     // id check below drops the second copy. The other order could lose it.
-    let (outbox, inbox) = mpsc::sync_channel(hub.limits().outbox_capacity);
+    let (outbox, inbox) = hub.outbox();
     let watch = match hub.watch(&room, outbox) {
         Ok(watch) => watch,
         Err(why) => return error(stream, http::BAD_REQUEST, &why, Next::KeepAlive),
@@ -275,8 +275,8 @@ fn room_and_since(request: &Request) -> Result<(String, u64), String> {
 /// An event as JSON: `{"id", "room", "time" (ms since 1970), "kind", "nick"?, "text"}`.
 pub fn event_json(event: &Event) -> Value {
     let time = event.time.duration_since(UNIX_EPOCH).map_or(0, |t| t.as_millis() as u64);
-    match &event.what {
-        What::Message { nick, text } => json!({
+    match &event.kind {
+        EventKind::Message { nick, text } => json!({
             "id": event.id, "room": event.room, "time": time, "kind": "message", "nick": nick, "text": text,
         }),
         _ => {

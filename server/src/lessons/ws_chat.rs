@@ -15,7 +15,6 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
 
@@ -27,7 +26,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
 
 use crate::http::{self, Request};
-use crate::hub::{Delivery, Flow, Hub, Why};
+use crate::hub::{AfterCommand, Delivery, Hub, Inbox, LeaveReason, Outbox};
 use crate::workers::{accept_loop, STACK_SIZE};
 use crate::ws;
 
@@ -100,7 +99,7 @@ pub fn serve(
         Ok(halves) => halves,
         Err(why) => return info!("{peer}: refused the upgrade: {why}"),
     };
-    let (outbox, inbox) = mpsc::sync_channel(hub.limits().outbox_capacity);
+    let (outbox, inbox) = hub.outbox();
     let writing = {
         let writer = writer.clone();
         thread::Builder::new()
@@ -128,25 +127,25 @@ pub fn serve(
 }
 
 /// Hands every line the client sends to the hub; returns why the client left.
-fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &mpsc::SyncSender<Delivery>) -> Why {
+fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &Outbox) -> LeaveReason {
     loop {
         match reader.recv() {
             Ok(Message::Text(text)) => {
                 // A message is normally one line; a paste of several is several commands.
                 for line in text.lines() {
-                    if hub.handle(member, Command::parse(line)) == Flow::Quit {
-                        return Why::Quit;
+                    if hub.handle(member, Command::parse(line)) == AfterCommand::Quit {
+                        return LeaveReason::Quit;
                     }
                 }
             }
             Ok(_) => {
                 let _ = outbox.try_send(Delivery::Error("this chat speaks text messages, not binary".into()));
             }
-            Err(End::Closed(_)) => return Why::Quit,
-            Err(End::Shutdown) => return Why::Shutdown,
+            Err(End::Closed(_)) => return LeaveReason::Quit,
+            Err(End::Shutdown) => return LeaveReason::Shutdown,
             Err(end @ (End::Failed(..) | End::Lost(_))) => {
                 info!("member {member}: {end}");
-                return Why::Lost;
+                return LeaveReason::Lost;
             }
         }
     }
@@ -154,7 +153,7 @@ fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &mpsc::SyncSen
 
 /// Writes the outbox to the client, a burst of lines with one flush; ends when the outbox
 /// closes, at the goodbye, or when the client cannot be written to.
-fn write_loop(inbox: &Receiver<Delivery>, writer: &Writer) {
+fn write_loop(inbox: &Inbox, writer: &Writer) {
     while let Ok(first) = inbox.recv() {
         let mut burst = vec![first];
         burst.extend(inbox.try_iter().take(64));
