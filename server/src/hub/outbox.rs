@@ -89,6 +89,27 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues `delivery` for the hub's broadcast: like [`Outbox::try_send`], but refuses
+    /// (`Err(Backlog::Stalled)`) when the writer has taken nothing for `stall` while lines wait,
+    /// and says `Err(Backlog::Gone)` when the writer is gone. One lock for the check and the send.
+    pub fn offer(&self, delivery: Delivery, now: Instant, stall: Duration) -> Result<(), Backlog> {
+        let mut level = self.gauge.lock();
+        if level.reader_gone {
+            return Err(Backlog::Gone);
+        }
+        if level.waiting >= self.gauge.capacity
+            || level.waiting > 0 && now.saturating_duration_since(level.progress) >= stall
+        {
+            return Err(Backlog::Stalled);
+        }
+        self.sender.send(delivery).map_err(|_| Backlog::Gone)?;
+        if level.waiting == 0 {
+            level.progress = now;
+        }
+        level.waiting += 1;
+        Ok(())
+    }
+
     /// How this outbox is doing at `now`, measured against `mark` lines and `stall`.
     pub fn backlog(&self, now: Instant, mark: usize, stall: Duration) -> Backlog {
         let level = self.gauge.lock();
@@ -148,6 +169,15 @@ impl Inbox {
         let delivery = self.receiver.recv_timeout(timeout)?;
         self.gauge.taken();
         Ok(delivery)
+    }
+
+    /// How many lines wait to be taken.
+    pub fn len(&self) -> usize {
+        self.gauge.lock().waiting
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// What is queued right now, without waiting.

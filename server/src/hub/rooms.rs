@@ -165,16 +165,14 @@ impl Hub {
         first
     }
 
-    /// Puts `event` in `outbox`, or says why its member must go.
+    /// Puts `event` in `outbox`, or says why its member must go: stalled (or at the outbox's
+    /// hard cap) is too slow, a writer that is gone is a lost connection.
     fn offer(&self, outbox: &Outbox, event: &Arc<Event>, now: Instant) -> Result<(), LeaveReason> {
-        match outbox.backlog(now, usize::MAX, self.limits.stall) {
-            Backlog::Stalled => return Err(LeaveReason::TooSlow),
-            Backlog::Gone => return Err(LeaveReason::Lost),
-            Backlog::Fine | Backlog::Behind => {}
-        }
-        outbox.try_send(Delivery::Event(event.clone())).map_err(|e| match e {
-            std::sync::mpsc::TrySendError::Full(_) => LeaveReason::TooSlow,
-            std::sync::mpsc::TrySendError::Disconnected(_) => LeaveReason::Lost,
-        })
+        outbox.offer(Delivery::Event(event.clone()), now, self.limits.stall).map_err(
+            |backlog| match backlog {
+                Backlog::Gone => LeaveReason::Lost,
+                _ => LeaveReason::TooSlow,
+            },
+        )
     }
 }

@@ -98,6 +98,7 @@ fn the_drop_cascade_ends_when_nobody_is_left_to_drop() {
 fn flood_control_holds_the_sender_until_the_reader_catches_up() {
     let hub = hub(Limits { flood_mark: 10, stall: NEVER, ..Limits::default() });
     let (alice, bob) = (join(&hub, "alice"), join(&hub, "bob"));
+    alice.lines(); // bob's arrival
     let paster = {
         let (hub, id) = (hub.clone(), alice.id);
         thread::spawn(move || {
@@ -106,19 +107,23 @@ fn flood_control_holds_the_sender_until_the_reader_catches_up() {
             }
         })
     };
-    // Both read slowly; the paster may never be more than the mark (plus a line) ahead.
+    // bob reads nothing yet: the paster stops with exactly the mark in bob's outbox.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bob.inbox.len() < 10 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(bob.inbox.len(), 10);
+    assert!(!paster.is_finished());
+    // Now both read, slowly; bob's outbox never holds more than the mark.
     let mut heard = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while heard.len() < 200 && Instant::now() < deadline {
         alice.inbox.try_iter().for_each(drop);
-        match bob.inbox.recv_timeout(Duration::from_millis(10)) {
-            Ok(delivery) => heard.push(delivery.line()),
-            Err(_) => continue,
+        assert!(bob.inbox.len() <= 10, "{} lines were queued past the mark", bob.inbox.len());
+        if let Ok(delivery) = bob.inbox.recv_timeout(Duration::from_millis(10)) {
+            heard.push(delivery.line());
         }
-        let queued = bob.inbox.try_iter().map(|d| d.line()).collect::<Vec<_>>();
-        assert!(queued.len() <= 10, "{} lines were queued past the mark", queued.len());
-        heard.extend(queued);
-        thread::sleep(Duration::from_millis(1));
     }
     paster.join().unwrap();
     assert_eq!(heard, (0..200).map(|i| format!("alice: {i}")).collect::<Vec<_>>());
