@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The reader waits in `read` for this client's next line and hands it to the hub. The writer
-//! waits on this member's outbox (a bounded channel) and writes whatever arrives. Nothing else
+//! waits on this member's outbox (a queue the hub fills) and writes whatever arrives. Nothing else
 //! ever writes to the socket, so lines never interleave, and the hub never waits for a client: it
 //! drops a line into each outbox and moves on. Only a *sender* may wait, in `hub.handle`, while
 //! someone in its room is far behind (flood control, `crate::hub::rooms`); meanwhile its reader
@@ -44,7 +44,7 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>) -> io::Res
     // not become a flood of threads.
     let max = hub.limits().max_members;
     let refuse = move |mut stream: TcpStream, _peer| {
-        let _ = stream.write_all(format!("! {}\n", Hub::full(max)).as_bytes());
+        let _ = stream.write_all(format!("{}\n", Delivery::Error(Hub::full(max)).line()).as_bytes());
         let _ = stream.shutdown(Half::Write);
     };
     // A reader held back by flood control waits on an outbox, not on its socket: the hub wakes it.
