@@ -64,7 +64,7 @@ impl Hub {
     /// flood mark waiting. While one has, this thread (the sender's) waits *outside* the lock
     /// until its writer takes a line, and the room carries on meanwhile. An outbox whose writer
     /// took nothing for the stall window is dropped instead of waited for: a stalled reader
-    /// holds up a paster for that long at most, and nobody else at all.
+    /// holds up the room's senders for that long at most, and only once it is at the mark.
     pub(super) fn lock_with_room(&self, room: &str, kicks: &mut Kicks) -> MutexGuard<'_, State> {
         let (mark, stall) = (self.limits.flood_mark, self.limits.stall);
         loop {
