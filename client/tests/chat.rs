@@ -131,7 +131,7 @@ fn invalid_utf8_and_overlong_lines_are_refused_and_the_connection_stays_usable()
     let server = chat_server(Limits::default());
     let [mut alice, mut bob] = members(server.addr, &["alice", "bob"]).try_into().unwrap();
     (&alice.stream).write_all(b"caf\xe9 in latin-1\n").unwrap();
-    until(&mut alice, "! that line was not valid UTF-8: not sent (is your terminal set to UTF-8?)", 10);
+    until(&mut alice, &format!("! {}", common::line::INVALID_UTF8), 10);
     alice.send(&format!("{}\n", "x".repeat(common::protocol::MAX_LINE_BYTES + 1)));
     until(&mut alice, "! line longer than 2048 bytes: not sent", 10);
     let longest = "y".repeat(common::protocol::MAX_LINE_BYTES - "\r".len());
@@ -152,6 +152,7 @@ fn nickname_rules_are_enforced() {
         ("/nick \x1b[31mred", "! a nickname may hold letters, digits, '-', '_' and '.', not '\\u{1b}'"),
         ("/nick a:b", "! a nickname may hold letters, digits, '-', '_' and '.', not ':'"),
         ("/nick 김철수", "! the nickname 김철수 is taken; pick another"),
+        ("/nick \u{1100}\u{1175}\u{11B7}철수", "! the nickname \u{1100}\u{1175}\u{11B7}철수 looks too much like 김철수, who is here; pick another"),
     ] {
         alice.send(&format!("{command}\n"));
         assert_eq!(alice.line(), error, "after {command:?}");
@@ -222,7 +223,7 @@ fn nothing_a_peer_sends_can_control_another_terminal() {
 
 #[test]
 fn a_member_that_stops_reading_is_dropped_and_nobody_else_waits() {
-    let server = chat_server(Limits { outbox_capacity: 32, ..Limits::default() });
+    let server = chat_server(Limits { flood_mark: 32, stall: Duration::from_secs(1), ..Limits::default() });
     let [mut alice, mut bob] = members(server.addr, &["alice", "bob"]).try_into().unwrap();
 
     // A member that never reads, with a tiny receive buffer so the stall shows soon.
@@ -254,6 +255,28 @@ fn a_member_that_stops_reading_is_dropped_and_nobody_else_waits() {
     assert!(alice_saw_it && bob_saw_it, "the stalled member was never dropped");
     bob.send("/who\n");
     assert_eq!(until(&mut bob, "* in lobby: alice, bob", 10), Vec::<String>::new());
+}
+
+#[test]
+fn an_http_request_at_the_chat_port_gets_one_line_naming_the_web_side_and_is_closed() {
+    let server = chat_server(Limits::default());
+    let [mut alice] = members(server.addr, &["alice"]).try_into().unwrap();
+    let mut browser = Raw::connect(server.addr);
+    browser.send(
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:7878\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    );
+    let before = until(
+        &mut browser,
+        "! this is the TCP chat, which speaks lines of text, not HTTP; browsers and WebSocket clients \
+         use the web side, http://127.0.0.1:8080/ by default (cargo server lab, or cargo server ws)",
+        10,
+    );
+    assert!(before.iter().all(|line| line.starts_with("* ")), "{before:?}");
+    assert!(browser.closed());
+    // The room saw a guest come and go, and none of the request's lines as messages.
+    let heard = drain(&mut alice);
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert!(heard[1].ends_with(" was not a chat client (an HTTP request) and was let go"), "{heard:?}");
 }
 
 #[test]

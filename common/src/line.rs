@@ -17,6 +17,11 @@
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 
+/// What a chat server answers to a line that is not UTF-8. The usual cause is a terminal in a
+/// legacy code page: the Windows console before `chcp 65001` (Windows Terminal is UTF-8 already).
+pub const INVALID_UTF8: &str =
+    "that line was not valid UTF-8: not sent (is your terminal set to UTF-8? on Windows, `chcp 65001`)";
+
 /// Why a line could not be read.
 #[derive(Debug)]
 pub enum LineError {

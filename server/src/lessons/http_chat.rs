@@ -16,7 +16,7 @@
 
 use std::io::{self, Write};
 use std::net::TcpListener;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -26,7 +26,7 @@ use log::info;
 use serde_json::{json, Value};
 
 use crate::http::{self, AfterResponse, Connection, Origins, Request, Status};
-use crate::hub::{Delivery, Event, Hub, Newer, What};
+use crate::hub::{Delivery, Event, EventKind, Hub, Newer};
 
 /// How often a waiting long-poll or an open stream looks whether its client is still there: a
 /// client that went away frees its thread within about this long.
@@ -167,7 +167,7 @@ fn stream_events(
     }
     // Watch first, then read the history: an event published in between is in both, and the
     // id check below drops the second copy. The other order could lose it.
-    let (outbox, inbox) = mpsc::sync_channel(hub.limits().outbox_capacity);
+    let (outbox, inbox) = hub.outbox();
     let watch = match hub.watch(&room, outbox) {
         Ok(watch) => watch,
         Err(why) => return error(connection, http::BAD_REQUEST, &why),
@@ -284,8 +284,8 @@ fn room_and_since(request: &Request) -> Result<(String, u64), String> {
 /// An event as JSON: `{"id", "room", "time" (ms since 1970), "kind", "nick"?, "text"}`.
 pub fn event_json(event: &Event) -> Value {
     let time = event.time.duration_since(UNIX_EPOCH).map_or(0, |t| t.as_millis() as u64);
-    match &event.what {
-        What::Message { nick, text } => json!({
+    match &event.kind {
+        EventKind::Message { nick, text } => json!({
             "id": event.id, "room": event.room, "time": time, "kind": "message", "nick": nick, "text": text,
         }),
         _ => {

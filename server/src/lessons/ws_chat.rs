@@ -15,7 +15,6 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
 
@@ -28,7 +27,7 @@ use tungstenite::Message;
 
 pub use crate::http::Origins;
 use crate::http::{self, AfterResponse, Connection, Request};
-use crate::hub::{Delivery, Flow, Hub, Why};
+use crate::hub::{AfterCommand, Delivery, Hub, Inbox, LeaveReason, Outbox};
 use crate::workers::STACK_SIZE;
 use crate::ws;
 
@@ -65,7 +64,7 @@ pub fn join_chat(connection: &mut Connection, request: &Request, hub: &Hub) -> A
             return AfterResponse::Close;
         }
     };
-    let (outbox, inbox) = mpsc::sync_channel(hub.limits().outbox_capacity);
+    let (outbox, inbox) = hub.outbox();
     let writing = {
         let writer = writer.clone();
         thread::Builder::new()
@@ -86,7 +85,7 @@ pub fn join_chat(connection: &mut Connection, request: &Request, hub: &Hub) -> A
             // writer sends what is queued, then the goodbye (1001 Going Away).
             if connection.stopping() {
                 let _ = outbox.try_send(Delivery::Goodbye);
-                why = Why::Shutdown;
+                why = LeaveReason::Shutdown;
             }
             hub.leave(member, why);
         }
@@ -103,24 +102,24 @@ pub fn join_chat(connection: &mut Connection, request: &Request, hub: &Hub) -> A
 }
 
 /// Hands every line the client sends to the hub; returns why the client left.
-fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &mpsc::SyncSender<Delivery>) -> Why {
+fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &Outbox) -> LeaveReason {
     loop {
         match reader.recv() {
             Ok(Message::Text(text)) => {
                 // A message is normally one line; a paste of several is several commands.
                 for line in text.lines() {
-                    if hub.handle(member, Command::parse(line)) == Flow::Quit {
-                        return Why::Quit;
+                    if hub.handle(member, Command::parse(line)) == AfterCommand::Quit {
+                        return LeaveReason::Quit;
                     }
                 }
             }
             Ok(_) => {
                 let _ = outbox.try_send(Delivery::Error("this chat speaks text messages, not binary".into()));
             }
-            Err(EndReason::Closed(_)) => return Why::Quit,
+            Err(EndReason::Closed(_)) => return LeaveReason::Quit,
             Err(end @ (EndReason::Failed(..) | EndReason::Lost(_))) => {
                 info!("member {member}: {end}");
-                return Why::Lost;
+                return LeaveReason::Lost;
             }
         }
     }
@@ -128,7 +127,7 @@ fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &mpsc::SyncSen
 
 /// Writes the outbox to the client, a burst of lines with one flush; ends when the outbox
 /// closes, at the goodbye, or when the client cannot be written to.
-fn write_loop(inbox: &Receiver<Delivery>, writer: &Writer) {
+fn write_loop(inbox: &Inbox, writer: &Writer) {
     while let Ok(first) = inbox.recv() {
         let mut burst = vec![first];
         burst.extend(inbox.try_iter().take(64));

@@ -1,0 +1,229 @@
+//! Members: joining with a guest nickname, the chat's commands, leaving.
+
+use common::protocol::{self, check_nick, check_room, sanitize, Command, LOBBY};
+use log::info;
+
+use super::event::{Delivery, EventKind, LeaveReason};
+use super::nick::skeleton;
+use super::outbox::Outbox;
+use super::rooms::Room;
+use super::{finish, Hub, Kick, Kicks, Member, MemberId, State};
+
+/// What the connection does after the hub carried out a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AfterCommand {
+    /// Read the member's next line.
+    Stay,
+    /// The member said `/quit` (or is no longer here): end the connection.
+    Quit,
+}
+
+/// Notices for the caller, or the reason its command was refused.
+type Reply = Result<Vec<String>, String>;
+
+impl Hub {
+    /// Adds a member with a guest nickname to the lobby, or says why not.
+    pub fn join(&self, outbox: Outbox, kick: Kick) -> Result<MemberId, String> {
+        let mut kicks = Kicks::new();
+        let mut state = self.lock();
+        if state.members.len() >= self.limits.max_members {
+            return Err(Hub::full(self.limits.max_members));
+        }
+        let id = state.next_member;
+        state.next_member += 1;
+        let nick = loop {
+            state.next_guest += 1;
+            let guest = format!("guest-{}", state.next_guest);
+            if state.nick_owner(&guest).is_none() {
+                break guest;
+            }
+        };
+        let _ = outbox
+            .try_send(Delivery::Notice("welcome to the socket-steps chat! /help lists the commands".into()));
+        let _ = outbox.try_send(Delivery::Notice(protocol::whereabouts(&nick, LOBBY)));
+        info!("{nick} joined the chat");
+        let skeleton = skeleton(&nick);
+        state.members.insert(id, Member { nick, skeleton, room: String::new(), outbox, kick });
+        self.enter(&mut state, id, LOBBY, &mut kicks);
+        finish(state, kicks);
+        Ok(id)
+    }
+
+    /// Carries out one command of member `id`; replies go to its outbox. First waits, if a
+    /// member of its room is far behind (flood control, see `rooms`).
+    pub fn handle(&self, id: MemberId, command: Command) -> AfterCommand {
+        let mut kicks = Kicks::new();
+        let room = match self.lock().members.get(&id) {
+            Some(member) => member.room.clone(),
+            None => return AfterCommand::Quit,
+        };
+        let mut state = self.lock_with_room(&room, &mut kicks);
+        // While we waited, this member may have been dropped, or moved by another of its threads.
+        let Some(member) = state.members.get(&id) else {
+            finish(state, kicks);
+            return AfterCommand::Quit;
+        };
+        let (nick, room) = (member.nick.clone(), member.room.clone());
+        let reply = match command {
+            Command::Say(text) => self.say(&mut state, &nick, &room, &text, &mut kicks).map(|_| vec![]),
+            Command::Nick(new) => self.rename(&mut state, id, &new, &mut kicks),
+            Command::Join(to) => self.move_to(&mut state, id, &to, &mut kicks),
+            Command::Leave if room == LOBBY => {
+                Err("you are in the lobby already; /quit leaves the chat".into())
+            }
+            Command::Leave => self.move_to(&mut state, id, LOBBY, &mut kicks),
+            Command::Rooms => Ok(vec![state.room_list()]),
+            Command::Who => Ok(vec![state.who(&room)]),
+            Command::Help => Ok(protocol::HELP.iter().map(|line| line.to_string()).collect()),
+            Command::Quit => {
+                state.tell(id, Delivery::Notice("bye".into()));
+                finish(state, kicks);
+                return AfterCommand::Quit;
+            }
+            Command::Nothing => Ok(vec![]),
+            Command::Invalid(error) => Err(error),
+        };
+        match reply {
+            Ok(notices) => notices.into_iter().for_each(|n| state.tell(id, Delivery::Notice(n))),
+            Err(error) => state.tell(id, Delivery::Error(error)),
+        }
+        finish(state, kicks);
+        AfterCommand::Stay
+    }
+
+    /// Removes member `id` (if it is still here) and tells its room why.
+    pub fn leave(&self, id: MemberId, reason: LeaveReason) {
+        let mut kicks = Kicks::new();
+        let mut state = self.lock();
+        if let Some(member) = state.members.remove(&id) {
+            info!("{} left the chat ({})", member.nick, reason.describe());
+            self.exit_room(&mut state, id, &member.room, &member.nick, reason, &mut kicks);
+        }
+        finish(state, kicks);
+    }
+
+    /// Posts `text` to `room` as `nick` without being a member (HTTP clients); returns its id.
+    /// Flood control holds the request back like a member's line.
+    pub fn post(&self, room: &str, nick: &str, text: &str) -> Result<u64, String> {
+        check_room(room)?;
+        check_nick(nick)?;
+        let mut kicks = Kicks::new();
+        let mut state = self.lock_with_room(room, &mut kicks);
+        let posted = self
+            .open_room(&mut state, room)
+            .and_then(|()| self.say(&mut state, nick, room, text, &mut kicks));
+        finish(state, kicks);
+        posted
+    }
+
+    /// Publishes a message; returns its id.
+    fn say(
+        &self,
+        state: &mut State,
+        nick: &str,
+        room: &str,
+        text: &str,
+        kicks: &mut Kicks,
+    ) -> Result<u64, String> {
+        if text.len() > protocol::MAX_LINE_BYTES {
+            return Err(format!("message longer than {} bytes: not sent", protocol::MAX_LINE_BYTES));
+        }
+        if text.trim().is_empty() {
+            return Err("an empty message: not sent".into());
+        }
+        let kind = EventKind::Message { nick: nick.into(), text: sanitize(text).into_owned() };
+        Ok(self.publish(state, room, kind, kicks))
+    }
+
+    fn rename(&self, state: &mut State, id: MemberId, new: &str, kicks: &mut Kicks) -> Reply {
+        check_nick(new)?;
+        match state.nick_owner(new) {
+            Some(owner) if owner == id && state.members[&id].nick == new => {
+                return Err(format!("you are {new} already"))
+            }
+            Some(owner) if owner != id => {
+                let taken = &state.members[&owner].nick;
+                return Err(if taken.to_lowercase() == new.to_lowercase() {
+                    format!("the nickname {new} is taken; pick another")
+                } else {
+                    format!("the nickname {new} looks too much like {taken}, who is here; pick another")
+                });
+            }
+            _ => {}
+        }
+        let member = state.members.get_mut(&id).expect("the caller checked the member");
+        let from = std::mem::replace(&mut member.nick, new.to_string());
+        member.skeleton = skeleton(new);
+        let room = member.room.clone();
+        info!("{from} is now {new}");
+        self.publish(state, &room, EventKind::Renamed { from, to: new.into() }, kicks);
+        Ok(vec![protocol::whereabouts(new, &room)])
+    }
+
+    fn move_to(&self, state: &mut State, id: MemberId, to: &str, kicks: &mut Kicks) -> Reply {
+        check_room(to)?;
+        let member = &state.members[&id];
+        let (nick, from) = (member.nick.clone(), member.room.clone());
+        if from == to {
+            return Err(format!("you are in {to} already"));
+        }
+        self.open_room(state, to)?;
+        self.exit_room(state, id, &from, &nick, LeaveReason::Moved, kicks);
+        self.enter(state, id, to, kicks);
+        Ok(vec![protocol::whereabouts(&nick, to)])
+    }
+
+    fn enter(&self, state: &mut State, id: MemberId, room: &str, kicks: &mut Kicks) {
+        let member = state.members.get_mut(&id).expect("entering member exists");
+        member.room = room.to_string();
+        let nick = member.nick.clone();
+        state.rooms.entry(room.to_string()).or_insert_with(Room::new).members.insert(id);
+        self.publish(state, room, EventKind::Entered { nick }, kicks);
+    }
+
+    fn exit_room(
+        &self,
+        state: &mut State,
+        id: MemberId,
+        room: &str,
+        nick: &str,
+        reason: LeaveReason,
+        kicks: &mut Kicks,
+    ) {
+        let Some(r) = state.rooms.get_mut(room) else { return };
+        r.members.remove(&id);
+        // While the hub closes, everybody is leaving and gets a goodbye: telling each of n
+        // members about the other n - 1 would fill every outbox just before the goodbye.
+        if reason != LeaveReason::Shutdown && !state.closing {
+            self.publish(state, room, EventKind::Left { nick: nick.into(), reason }, kicks);
+        }
+    }
+}
+
+impl State {
+    /// The member whose nickname looks like `nick` (see `nick::skeleton`), if any.
+    fn nick_owner(&self, nick: &str) -> Option<MemberId> {
+        let wanted = skeleton(nick);
+        self.members.iter().find(|(_, m)| m.skeleton == wanted).map(|(id, _)| *id)
+    }
+
+    fn tell(&self, id: MemberId, delivery: Delivery) {
+        if let Some(member) = self.members.get(&id) {
+            // A full outbox here means the member is about to be dropped anyway.
+            let _ = member.outbox.try_send(delivery);
+        }
+    }
+
+    fn room_list(&self) -> String {
+        let rooms: Vec<String> =
+            self.rooms.iter().map(|(name, room)| format!("{name} ({})", room.members.len())).collect();
+        format!("rooms: {}", rooms.join(", "))
+    }
+
+    fn who(&self, room: &str) -> String {
+        let mut nicks: Vec<&str> =
+            self.rooms[room].members.iter().map(|id| self.members[id].nick.as_str()).collect();
+        nicks.sort_unstable();
+        format!("in {room}: {}", nicks.join(", "))
+    }
+}

@@ -1,0 +1,187 @@
+//! Rooms: opening one (forgetting the quietest unused room when all slots are taken),
+//! publishing into one without ever waiting for a receiver, and flood control, the one place
+//! where a *sender* waits.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use common::protocol::LOBBY;
+use log::{info, warn};
+
+use super::event::{Delivery, Event, EventKind, LeaveReason};
+use super::outbox::{Backlog, Outbox};
+use super::{Hub, Kicks, MemberId, State};
+
+pub(super) struct Room {
+    pub(super) members: BTreeSet<MemberId>,
+    pub(super) history: VecDeque<Arc<Event>>,
+    /// The id of the newest event that fell out of the history (0: none did).
+    pub(super) forgotten_up_to: u64,
+    last_active: Instant,
+}
+
+impl Room {
+    pub(super) fn new() -> Room {
+        Room {
+            members: BTreeSet::new(),
+            history: VecDeque::new(),
+            forgotten_up_to: 0,
+            last_active: Instant::now(),
+        }
+    }
+}
+
+impl Hub {
+    /// Makes sure `room` exists, forgetting the quietest unused room if the cap is reached.
+    pub(super) fn open_room(&self, state: &mut State, room: &str) -> Result<(), String> {
+        if state.rooms.contains_key(room) {
+            return Ok(());
+        }
+        if state.rooms.len() >= self.limits.max_rooms {
+            // Watchers do not keep a room: they follow its name, and hear it again if it is
+            // opened again.
+            let unused = state
+                .rooms
+                .iter()
+                .filter(|(name, r)| *name != LOBBY && r.members.is_empty())
+                .min_by_key(|(_, r)| r.last_active)
+                .map(|(name, _)| name.clone());
+            let Some(unused) = unused else {
+                let max = self.limits.max_rooms;
+                return Err(format!(
+                    "there are {max} rooms in use, the most this server keeps; /rooms lists them"
+                ));
+            };
+            info!("forgetting the empty room {unused} to make space for {room}");
+            state.rooms.remove(&unused);
+        }
+        state.rooms.insert(room.to_string(), Room::new());
+        Ok(())
+    }
+
+    /// Flood control: the hub's lock, once no outbox of `room` (members and watchers) that is
+    /// still draining has the flood mark waiting. While one has, this thread (the sender's)
+    /// waits *outside* the lock until its writer takes a line, and the room carries on
+    /// meanwhile. A writer that took nothing for the patience window is not waited for: a
+    /// stalled reader holds a sender up once, for that long at most, and never again; its
+    /// outbox fills until the stall window or the outbox's cap drops it.
+    pub(super) fn lock_with_room(&self, room: &str, kicks: &mut Kicks) -> MutexGuard<'_, State> {
+        let (mark, patience, stall) = (self.limits.flood_mark, self.limits.patience, self.limits.stall);
+        loop {
+            let mut state = self.lock();
+            if state.closing {
+                return state;
+            }
+            let now = Instant::now();
+            let mut behind: Option<Outbox> = None;
+            let mut dropped = Vec::new();
+            for id in state.rooms.get(room).map(|r| &r.members).into_iter().flatten() {
+                let outbox = &state.members[id].outbox;
+                match outbox.backlog(now, mark, patience, stall) {
+                    Backlog::Fine => {}
+                    Backlog::Behind => behind = Some(outbox.clone()),
+                    Backlog::Stalled => dropped.push((*id, LeaveReason::TooSlow)),
+                    Backlog::Gone => dropped.push((*id, LeaveReason::Lost)),
+                }
+            }
+            if let Some(watchers) = state.watchers.get_mut(room) {
+                watchers.retain(|_, outbox| match outbox.backlog(now, mark, patience, stall) {
+                    Backlog::Fine => true,
+                    Backlog::Behind => {
+                        behind = Some(outbox.clone());
+                        true
+                    }
+                    // Its stream ends when its outbox closes, with a "too slow" goodbye.
+                    Backlog::Stalled | Backlog::Gone => false,
+                });
+            }
+            if !dropped.is_empty() {
+                for (id, reason) in dropped {
+                    self.drop_member(&mut state, id, reason, kicks);
+                }
+                drop(state);
+                kicks.drain(..).for_each(|kick| kick());
+                continue;
+            }
+            let Some(outbox) = behind else { return state };
+            drop(state);
+            outbox.wait_below(mark, patience);
+        }
+    }
+
+    /// Removes member `id` for `reason` (it is cut once the lock is released) and tells its room.
+    pub(super) fn drop_member(
+        &self,
+        state: &mut State,
+        id: MemberId,
+        reason: LeaveReason,
+        kicks: &mut Kicks,
+    ) {
+        let Some(member) = state.members.remove(&id) else { return };
+        warn!("dropping {}: {}", member.nick, reason.describe());
+        kicks.push(member.kick);
+        if let Some(r) = state.rooms.get_mut(&member.room) {
+            r.members.remove(&id);
+        }
+        self.publish(state, &member.room, EventKind::Left { nick: member.nick, reason }, kicks);
+    }
+
+    /// Gives `kind` the hub's next id, keeps it in the history and offers it to every member
+    /// and watcher of the room without ever waiting. A member whose writer stalled (or whose
+    /// outbox is at its hard cap) is dropped, and its departure is itself published (which may
+    /// drop more: the loop ends when nobody is left to drop). Returns the id of `kind`.
+    pub(super) fn publish(&self, state: &mut State, room: &str, kind: EventKind, kicks: &mut Kicks) -> u64 {
+        let first = state.next_event + 1;
+        // While the hub closes, each member is about to get its goodbye: a full outbox then
+        // skips this line (dropping the member would cut it off before the goodbye), and nobody
+        // is told who left (n members leaving would send n * n lines).
+        let closing = state.closing;
+        let mut pending = vec![kind];
+        while let Some(kind) = pending.pop() {
+            state.next_event += 1;
+            let id = state.next_event;
+            let Some(r) = state.rooms.get_mut(room) else { break };
+            let event = Arc::new(Event { id, room: room.into(), time: SystemTime::now(), kind });
+            r.last_active = Instant::now();
+            r.history.push_back(event.clone());
+            if r.history.len() > self.limits.history_len {
+                r.forgotten_up_to = r.history.pop_front().map_or(0, |e| e.id);
+            }
+            let now = r.last_active;
+            let mut dropped = Vec::new();
+            for id in &r.members {
+                match self.offer(&state.members[id].outbox, &event, now) {
+                    Ok(()) => {}
+                    Err(LeaveReason::TooSlow) if closing => {}
+                    Err(reason) => dropped.push((*id, reason)),
+                }
+            }
+            if let Some(watchers) = state.watchers.get_mut(room) {
+                watchers.retain(|_, outbox| self.offer(outbox, &event, now).is_ok());
+            }
+            for (id, reason) in dropped {
+                r.members.remove(&id);
+                let member = state.members.remove(&id).expect("room members are members");
+                kicks.push(member.kick);
+                if !closing {
+                    warn!("dropping {}: {}", member.nick, reason.describe());
+                    pending.push(EventKind::Left { nick: member.nick, reason });
+                }
+            }
+        }
+        self.changed.notify_all();
+        first
+    }
+
+    /// Puts `event` in `outbox`, or says why its member must go: stalled (or at the outbox's
+    /// hard cap) is too slow, a writer that is gone is a lost connection.
+    fn offer(&self, outbox: &Outbox, event: &Arc<Event>, now: Instant) -> Result<(), LeaveReason> {
+        outbox.offer(Delivery::Event(event.clone()), now, self.limits.stall).map_err(
+            |backlog| match backlog {
+                Backlog::Gone => LeaveReason::Lost,
+                _ => LeaveReason::TooSlow,
+            },
+        )
+    }
+}
