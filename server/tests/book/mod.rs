@@ -23,7 +23,7 @@ pub fn markdown_files() -> Vec<PathBuf> {
 }
 
 /// One fenced code block: its info string (```` ```rust,file=x.rs ```` → `rust,file=x.rs`), its
-/// text, the line its fence is on, and the HTML comment right above it, if any.
+/// text (less the indentation of its fence, as in a list item), the line its fence is on, and the HTML comment right above it, if any.
 #[derive(Debug)]
 pub struct Block {
     pub info: String,
@@ -49,10 +49,12 @@ pub fn blocks(text: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut open: Option<Block> = None;
     let mut last_comment: Option<(usize, String)> = None;
+    let mut indent = 0;
     for (number, line) in text.lines().enumerate() {
         let fence = line.trim_start().strip_prefix("```");
         match (fence, open.as_mut()) {
             (Some(info), None) => {
+                indent = line.len() - line.trim_start().len();
                 let comment = last_comment.take().filter(|(at, _)| at + 1 == number).map(|(_, c)| c);
                 open = Some(Block {
                     info: info.trim().to_string(),
@@ -63,7 +65,9 @@ pub fn blocks(text: &str) -> Vec<Block> {
             }
             (Some(_), Some(_)) => blocks.push(open.take().expect("a block is open")),
             (None, Some(block)) => {
-                block.body.push_str(line);
+                // A block inside a list item is indented like its fence; its text is not.
+                let margin = line.len() - line.trim_start().len();
+                block.body.push_str(&line[margin.min(indent)..]);
                 block.body.push('\n');
             }
             (None, None) => {
