@@ -315,9 +315,14 @@ fn normalise(text: &str, ports: &HashMap<u16, u16>) -> String {
     out
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port on loopback");
-    listener.local_addr().expect("its address").port()
+/// A free port for each of the book's ports, all different: each is held until all are found.
+fn free_ports(book: &[u16]) -> HashMap<u16, u16> {
+    let held: Vec<TcpListener> =
+        book.iter().map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port on loopback")).collect();
+    book.iter()
+        .zip(&held)
+        .map(|(port, listener)| (*port, listener.local_addr().expect("its address").port()))
+        .collect()
 }
 
 /// Starts `command` in `bash`, its standard output and error merged like a terminal shows them.
@@ -467,8 +472,7 @@ fn missing_tools(steps: &[Step]) -> Vec<&'static str> {
 }
 
 fn run_session(chapter: &str, name: &str, steps: &[Step], path: &Path) {
-    let ports: HashMap<u16, u16> =
-        BOOK_PORTS.iter().chain([7979].iter()).map(|p| (*p, free_port())).collect();
+    let ports: HashMap<u16, u16> = free_ports(&[BOOK_PORTS.as_slice(), &[7979]].concat());
     let mut terminals: HashMap<String, Terminal> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     for (index, step) in steps.iter().enumerate() {
@@ -576,6 +580,7 @@ fn ports_and_timings_are_normalised_and_typed_lines_are_not_output() {
         normalise("listening on 127.0.0.1:40001\nconnected from 127.0.0.1:51234 in 12.5 ms\n", &ports),
         "listening on 127.0.0.1:7878\nconnected from 127.0.0.1:PORT in TIME ms\n"
     );
+    assert_eq!(normalise("try --addr 127.0.0.1:40002", &ports), "try --addr 127.0.0.1:7879");
     assert_eq!(localise("cargo client echo", &ports), "cargo client echo --addr 127.0.0.1:40001");
     assert_eq!(localise("nc 127.0.0.1 7878", &ports), "nc 127.0.0.1 40001");
     let typed = vec!["hello".to_string()];
