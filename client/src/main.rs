@@ -93,6 +93,13 @@ enum Lesson {
         /// The message to send in the frame
         #[arg(long, default_value = "hello, WebSocket")]
         message: String,
+        /// The Sec-WebSocket-Key to send, instead of 16 random bytes in base64 (the book's runs
+        /// use RFC 6455's example, dGhlIHNhbXBsZSBub25jZQ==)
+        #[arg(long, value_name = "BASE64")]
+        key: Option<String>,
+        /// The frame's masking key, 4 bytes in hex (like 37fa213d), instead of random ones
+        #[arg(long, value_name = "HEX", value_parser = lessons::handshake::parse_mask)]
+        mask: Option<[u8; 4]>,
     },
     /// 8. Chat over WebSocket (the lab's or `cargo server ws`): the same as `chat`
     Ws {
@@ -243,8 +250,9 @@ fn run(lesson: Lesson) -> Result<(), String> {
         Lesson::Nc { addr } => {
             client::nc::run(&addr, std::io::BufReader::new(std::io::stdin()), &mut stdout)?;
         }
-        Lesson::Handshake { connect, message } => {
-            println!("{}", lessons::handshake::run(&connect.addr, &message)?);
+        Lesson::Handshake { connect, message, key, mask } => {
+            let pinned = lessons::handshake::Pinned { key, mask };
+            println!("{}", lessons::handshake::run_pinned(&connect.addr, &message, &pinned)?);
         }
         Lesson::WsEcho { addr } => {
             lessons::ws_echo::run(&addr, std::io::stdin().lock(), &mut stdout)?;

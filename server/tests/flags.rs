@@ -2,8 +2,10 @@
 //! every flag a server has is in the table, with the default the table gives, and every client
 //! it names connects to the address the table says by default.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+mod book;
 
 /// One row of the table: the cells, without their backticks.
 struct Row {
@@ -79,19 +81,6 @@ fn options(help: &str) -> Vec<(String, String)> {
     options
 }
 
-/// The client binary sits next to the server's; a `cargo test -p server` alone may not have
-/// built it yet.
-fn client_binary() -> PathBuf {
-    let server = Path::new(env!("CARGO_BIN_EXE_server"));
-    let client = server.with_file_name(format!("client{}", std::env::consts::EXE_SUFFIX));
-    if !client.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = Command::new(cargo).args(["build", "-q", "-p", "client"]).status().expect("run cargo");
-        assert!(built.success(), "cargo build -p client failed");
-    }
-    client
-}
-
 #[test]
 fn the_introductions_table_of_flags_matches_every_servers_help() {
     for row in table() {
@@ -133,7 +122,7 @@ fn the_introductions_table_of_flags_matches_every_servers_help() {
 
 #[test]
 fn the_introductions_table_gives_each_clients_default_address() {
-    let client = client_binary();
+    let client = book::client_binary();
     for row in table() {
         for name in &row.clients {
             let help = help(&client, name);

@@ -10,17 +10,23 @@
 //! ```console,session=echo,part=server           more of terminal 1's output, later in the story
 //! ```console,session=echo,part=a,eof            client `a` (named with `name=a`) gets end of input
 //! ```console,session=echo,part=server,ctrl-c    Ctrl-C in terminal 1, and what it prints then
+//! ```console,session=echo,part=a+b,exit         what clients `a` and `b` each print, and then end
 //! ```
 //!
 //! A terminal the prose describes but does not show is an HTML comment, in the same order:
-//! `<!-- session=busy,stdin=hi: $ cargo client threaded-echo -->`.
+//! `<!-- session=busy,name=a,stdin=hi,lines=2: $ cargo client threaded-echo -->`; the story goes
+//! on once it has printed `lines` lines (1 unless given), so that a server has logged what the
+//! next block shows (the lifecycle server's `lines=6` waits for its `accept()`). A block indented
+//! inside a list item counts from its fence's indentation.
 //!
 //! Each session runs the real binaries on free ports (the book's 7878, 8080 and 9001 are mapped
 //! to them, and back in what the programs print) through a `cargo` stand-in on `PATH`, so pipes,
 //! `curl` and `nc` lines run as written. Every terminal keeps its standard input open (the reader
-//! has not pressed Ctrl-D) unless the block says `eof`. A block is compared with the next lines
+//! has not pressed Ctrl-D) unless the block says `eof`; a pipeline's commands run in `bash`, a lone
+//! command replaces it, so that Ctrl-C reaches the program. A block is compared with the next lines
 //! that terminal prints, as many as the block shows; `[..]` in a line matches anything. Client
-//! ports and timings are normalised on both sides. A console block with output that is not a
+//! ports, timings and the port after a book port (a busy port's advice) are normalised on both
+//! sides. A console block with output that is not a
 //! session says `measured` (figures from a benchmark run, which no test can reproduce) or
 //! `illustrative` (an example whose output depends on the reader's machine).
 
@@ -154,20 +160,9 @@ fn is_marked(block: &Block) -> bool {
     !shows_output || marked
 }
 
-/// The built binaries of the two crates. The client's is built here if this test runs alone.
+/// The built binaries of the two crates.
 fn binaries() -> (PathBuf, PathBuf) {
-    let server = PathBuf::from(env!("CARGO_BIN_EXE_server"));
-    let client = server.with_file_name(format!("client{}", std::env::consts::EXE_SUFFIX));
-    if !client.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "client", "--bin", "client"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cannot build the client binary");
-    }
-    (server, client)
+    (PathBuf::from(env!("CARGO_BIN_EXE_server")), book::client_binary())
 }
 
 /// A folder holding a `cargo` that runs the built binaries, so the book's lines run as written.
@@ -266,6 +261,10 @@ fn end_of_word(text: &str, n: usize) -> usize {
 fn normalise(text: &str, ports: &HashMap<u16, u16>) -> String {
     let mut text = text.to_string();
     for (book, real) in ports {
+        // A busy port's error suggests the next one.
+        if !ports.values().any(|other| *other == real + 1) {
+            text = text.replace(&format!(":{}", real + 1), &format!(":{}", book + 1));
+        }
         text = text.replace(&format!(":{real}"), &format!(":{book}"));
         text = text.replace(&format!(" {real}\n"), &format!(" {book}\n"));
     }
@@ -276,7 +275,9 @@ fn normalise(text: &str, ports: &HashMap<u16, u16>) -> String {
         // host:port where the port is not one of the book's: a client's ephemeral port.
         if chars[i] == ':' && i > 0 && chars[i - 1].is_ascii_digit() {
             let digits: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_digit()).collect();
-            if digits.len() >= 4 && !BOOK_PORTS.iter().any(|p| p.to_string() == digits) && digits != "7979" {
+            let book_port =
+                BOOK_PORTS.iter().any(|p| p.to_string() == digits || (p + 1).to_string() == digits);
+            if digits.len() >= 4 && !book_port && digits != "7979" {
                 out.push_str(":PORT");
                 i += 1 + digits.len();
                 continue;
@@ -311,9 +312,14 @@ fn normalise(text: &str, ports: &HashMap<u16, u16>) -> String {
     out
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port on loopback");
-    listener.local_addr().expect("its address").port()
+/// A free port for each of the book's ports, all different: each is held until all are found.
+fn free_ports(book: &[u16]) -> HashMap<u16, u16> {
+    let held: Vec<TcpListener> =
+        book.iter().map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port on loopback")).collect();
+    book.iter()
+        .zip(&held)
+        .map(|(port, listener)| (*port, listener.local_addr().expect("its address").port()))
+        .collect()
 }
 
 /// Starts `command` in `bash`, its standard output and error merged like a terminal shows them.
@@ -323,7 +329,12 @@ fn start(command: &str, path: &Path, place: &str) -> Terminal {
     let search = format!("{}:{}", path.display(), std::env::var("PATH").unwrap_or_default());
     let mut child = Command::new("bash")
         .arg("-c")
-        .arg(format!("exec {command}"))
+        // A lone program replaces the shell, so that Ctrl-C reaches it; a pipeline stays in bash.
+        .arg(if command.contains(['|', ';', '&', '{']) {
+            command.to_string()
+        } else {
+            format!("exec {command}")
+        })
         .current_dir(repo_root())
         .env("PATH", search)
         .env("NO_COLOR", "1")
@@ -349,6 +360,14 @@ fn start(command: &str, path: &Path, place: &str) -> Terminal {
     Terminal { child, stdin, output, seen: 0, place: place.to_string() }
 }
 
+/// A failed step ends the session early: its programs end with it.
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Terminal {
     fn lines(&self) -> Vec<String> {
         self.output.lock().expect("output lock").lines().map(str::to_string).collect()
@@ -368,7 +387,6 @@ impl Terminal {
                 return taken;
             }
             if Instant::now() > deadline {
-                let _ = self.child.kill();
                 panic!(
                     "{}: waited {STEP_TIMEOUT:?} for {count} more line(s); the terminal shows:\n{}",
                     self.place,
@@ -395,6 +413,10 @@ impl Terminal {
     }
 
     fn ctrl_c(&mut self) {
+        // Its process id may already belong to another program once it has exited.
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-INT", &pid]).status();
     }
@@ -448,14 +470,13 @@ fn missing_tools(steps: &[Step]) -> Vec<&'static str> {
 }
 
 fn run_session(chapter: &str, name: &str, steps: &[Step], path: &Path) {
-    let ports: HashMap<u16, u16> =
-        BOOK_PORTS.iter().chain([7979].iter()).map(|p| (*p, free_port())).collect();
+    let ports: HashMap<u16, u16> = free_ports(&[BOOK_PORTS.as_slice(), &[7979]].concat());
     let mut terminals: HashMap<String, Terminal> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     for (index, step) in steps.iter().enumerate() {
         let typed: Vec<String> =
             step.attr("stdin").map(|s| s.split('|').map(str::to_string).collect()).unwrap_or_default();
-        let who = match (&step.command, step.attr("part")) {
+        let whose: Vec<String> = match (&step.command, step.attr("part")) {
             (Some(command), _) => {
                 let who = step.attr("name").map(str::to_string).unwrap_or_else(|| {
                     if command.starts_with("cargo server") {
@@ -467,15 +488,16 @@ fn run_session(chapter: &str, name: &str, steps: &[Step], path: &Path) {
                 let terminal = start(&localise(command, &ports), path, &step.place);
                 terminals.insert(who.clone(), terminal);
                 order.push(who.clone());
-                who
+                vec![who]
             }
-            (None, Some(part)) => part.to_string(),
+            // `part=a+b`: each of these terminals prints the lines the block shows.
+            (None, Some(part)) => part.split('+').map(str::to_string).collect(),
             (None, None) => {
                 panic!("{}: a block with no `$ ` command must say whose output it is (part=)", step.place)
             }
         };
         // `part=a+b` shows what several terminals print alike: each is compared with the block.
-        for who in who.split('+') {
+        for who in &whose {
             check_step(name, chapter, step, who, &typed, &mut terminals, &ports);
         }
     }
@@ -518,7 +540,8 @@ fn check_step(
         return;
     };
     let expected = shown(expected, typed);
-    let until_exit = step.flag("eof") || step.flag("ctrl-c") || expected.iter().any(|l| l == "...");
+    let until_exit =
+        ["eof", "ctrl-c", "exit"].iter().any(|flag| step.flag(flag)) || expected.iter().any(|l| l == "...");
     let actual = terminal.next_lines(expected.len(), until_exit);
     let (actual, expected) = (normalise(&actual.join("\n"), ports), normalise(&expected.join("\n"), ports));
     let assert = snapbox::Assert::new().palette(snapbox::report::Palette::plain());
@@ -526,10 +549,7 @@ fn check_step(
         for terminal in terminals.values_mut() {
             terminal.stop();
         }
-        panic!(
-            "{}: the book shows other output than the program prints (session {name}):\n{error}",
-            step.place
-        );
+        panic!("{}: the book shows other output than {who} prints (session {name}):\n{error}", step.place);
     }
 }
 
@@ -572,6 +592,7 @@ fn ports_and_timings_are_normalised_and_typed_lines_are_not_output() {
         "listening on 127.0.0.1:7878\nconnected from 127.0.0.1:PORT in TIME ms\n"
     );
     assert_eq!(normalise(r#"{"id":1,"time":1795607298594}"#, &ports), r#"{"id":1,"time":TIMESTAMP}"#);
+    assert_eq!(normalise("try --addr 127.0.0.1:40002", &ports), "try --addr 127.0.0.1:7879");
     assert_eq!(localise("cargo client echo", &ports), "cargo client echo --addr 127.0.0.1:40001");
     assert_eq!(localise("nc 127.0.0.1 7878", &ports), "nc 127.0.0.1 40001");
     let typed = vec!["hello".to_string()];

@@ -23,19 +23,36 @@ pub const MAX_FRAME: u64 = 64 * 1024;
 pub const EXPECTED: Expected =
     Expected { what: "the handshake server", command: "cargo server handshake", addr: crate::defaults::TCP };
 
+/// The two random things this client sends, pinned by `--key` and `--mask` so that a run shows
+/// the very bytes the book shows; `None` is a fresh random value, as a real client must use.
+#[derive(Debug, Clone, Default)]
+pub struct Pinned {
+    pub key: Option<String>,
+    pub mask: Option<[u8; 4]>,
+}
+
 /// Does the handshake with the server at `addr`, sends `message`, returns the echo.
 pub fn run(addr: &str, message: &str) -> Result<String, String> {
-    run_within(addr, message, HANDSHAKE_TIMEOUT)
+    run_pinned(addr, message, &Pinned::default())
+}
+
+/// The same, with the key and the mask given.
+pub fn run_pinned(addr: &str, message: &str, pinned: &Pinned) -> Result<String, String> {
+    exchange(addr, message, pinned, HANDSHAKE_TIMEOUT)
 }
 
 /// The same, with the time the server has to answer the upgrade.
 pub fn run_within(addr: &str, message: &str, timeout: Duration) -> Result<String, String> {
+    exchange(addr, message, &Pinned::default(), timeout)
+}
+
+fn exchange(addr: &str, message: &str, pinned: &Pinned, timeout: Duration) -> Result<String, String> {
     let mut stream = common::net::connect(addr, "handshake")?;
     let failed = |e: std::io::Error| format!("talking to {addr}: {}", common::net::describe(&e));
 
     // 1. The upgrade request. The key is 16 random bytes in base64: its only job is to be
     //    answered correctly, which no plain HTTP server would do by accident.
-    let key = tungstenite::handshake::client::generate_key();
+    let key = pinned.key.clone().unwrap_or_else(tungstenite::handshake::client::generate_key);
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -86,7 +103,7 @@ pub fn run_within(addr: &str, message: &str, timeout: Duration) -> Result<String
     info!("   base64(SHA-1(our key + GUID)) = {expected}: the server understood");
 
     // 3. One text frame, masked with 4 random bytes.
-    let mask: [u8; 4] = rand::random();
+    let mask: [u8; 4] = pinned.mask.unwrap_or_else(rand::random);
     let bytes = frame::encode(0x1, message.as_bytes(), Some(mask));
     stream.write_all(&bytes).map_err(failed)?;
     info!("3. sent a text frame of {} bytes: {}", bytes.len(), hex(&bytes, 24));
@@ -121,9 +138,35 @@ pub fn run_within(addr: &str, message: &str, timeout: Duration) -> Result<String
     Ok(text)
 }
 
+/// `--mask 37fa213d`: four bytes in hex.
+pub fn parse_mask(text: &str) -> Result<[u8; 4], String> {
+    let wrong = || format!("{text:?} is not a masking key: give 4 bytes as 8 hex digits, like 37fa213d");
+    if text.len() != 8 || !text.is_ascii() {
+        return Err(wrong());
+    }
+    let mut mask = [0u8; 4];
+    for (i, byte) in mask.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| wrong())?;
+    }
+    Ok(mask)
+}
+
 /// Up to `max` bytes as hex pairs.
 fn hex(bytes: &[u8], max: usize) -> String {
     let shown: Vec<String> = bytes.iter().take(max).map(|b| format!("{b:02x}")).collect();
     let more = if bytes.len() > max { " ..." } else { "" };
     format!("{}{more}", shown.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_mask;
+
+    #[test]
+    fn a_mask_is_eight_hex_digits() {
+        assert_eq!(parse_mask("37fa213d"), Ok([0x37, 0xfa, 0x21, 0x3d]));
+        for wrong in ["37fa21", "37fa213d00", "zzzzzzzz", "안녕ab"] {
+            assert!(parse_mask(wrong).unwrap_err().contains("8 hex digits"), "{wrong}");
+        }
+    }
 }

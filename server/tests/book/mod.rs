@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("server/ is inside the repository").to_path_buf()
@@ -23,7 +24,7 @@ pub fn markdown_files() -> Vec<PathBuf> {
 }
 
 /// One fenced code block: its info string (```` ```rust,file=x.rs ```` → `rust,file=x.rs`), its
-/// text, the line its fence is on, and the HTML comment right above it, if any.
+/// text (less the indentation of its fence, as in a list item), the line its fence is on, and the HTML comment right above it, if any.
 #[derive(Debug)]
 pub struct Block {
     pub info: String,
@@ -49,10 +50,12 @@ pub fn blocks(text: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut open: Option<Block> = None;
     let mut last_comment: Option<(usize, String)> = None;
+    let mut indent = 0;
     for (number, line) in text.lines().enumerate() {
         let fence = line.trim_start().strip_prefix("```");
         match (fence, open.as_mut()) {
             (Some(info), None) => {
+                indent = line.len() - line.trim_start().len();
                 let comment = last_comment.take().filter(|(at, _)| at + 1 == number).map(|(_, c)| c);
                 open = Some(Block {
                     info: info.trim().to_string(),
@@ -63,7 +66,9 @@ pub fn blocks(text: &str) -> Vec<Block> {
             }
             (Some(_), Some(_)) => blocks.push(open.take().expect("a block is open")),
             (None, Some(block)) => {
-                block.body.push_str(line);
+                // A block inside a list item is indented like its fence; its text is not.
+                let margin = line.len() - line.trim_start().len();
+                block.body.push_str(&line[margin.min(indent)..]);
                 block.body.push('\n');
             }
             (None, None) => {
@@ -76,4 +81,20 @@ pub fn blocks(text: &str) -> Vec<Block> {
     }
     assert!(open.is_none(), "a code block is never closed");
     blocks
+}
+
+/// The client binary, next to the server's. Cargo builds the server's for the server's tests;
+/// the client's is built here, every time (a no-op when it is fresh): `cargo test -p server`
+/// alone would otherwise run a client binary older than the code, or none.
+pub fn client_binary() -> PathBuf {
+    let server = Path::new(env!("CARGO_BIN_EXE_server"));
+    let client = server.with_file_name(format!("client{}", std::env::consts::EXE_SUFFIX));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "-q", "-p", "client", "--bin", "client"])
+        .current_dir(repo_root())
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "cargo build -p client failed");
+    client
 }
