@@ -27,6 +27,7 @@ use std::thread;
 
 use common::line::{LineError, LineReader};
 use common::protocol::{Command, MAX_LINE_BYTES};
+use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::{debug, info, warn};
 
@@ -42,13 +43,13 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>) -> io::Res
     // that: a departing member's thread may still be finishing, and a flood of connections must
     // not become a flood of threads.
     let max = hub.limits().max_members;
-    let refuse = move |mut stream: TcpStream, _peer| {
+    let refuse = move |mut stream: Traced<TcpStream>, _peer| {
         let _ = stream.write_all(format!("! {}\n", Hub::full(max)).as_bytes());
         let _ = stream.shutdown(Half::Write);
     };
     let watcher = shutdown.clone();
     let serve = move |stream, peer| serve_connection(stream, peer, &hub, &watcher);
-    accept_loop(&listener, shutdown, 2 * max, refuse, serve)?;
+    accept_loop(&listener, shutdown, Layer::Lines, 2 * max, refuse, serve)?;
     info!("chat server stopped");
     Ok(())
 }
@@ -59,7 +60,7 @@ fn nc_addr(addr: SocketAddr) -> String {
 }
 
 /// Serves one client from arrival to departure. This thread is the reader; it starts the writer.
-pub fn serve_connection(stream: TcpStream, peer: SocketAddr, hub: &Hub, shutdown: &Shutdown) {
+pub fn serve_connection(stream: Traced<TcpStream>, peer: SocketAddr, hub: &Hub, shutdown: &Shutdown) {
     let Ok(_tracked) = shutdown.track(&stream) else { return };
     if let Err(e) = tune(&stream) {
         return warn!("{peer}: cannot set up the socket: {e}");
@@ -101,7 +102,7 @@ pub fn serve_connection(stream: TcpStream, peer: SocketAddr, hub: &Hub, shutdown
 
 /// Reads lines until the client leaves; returns why it left.
 fn read_loop(
-    stream: TcpStream,
+    stream: Traced<TcpStream>,
     peer: SocketAddr,
     member: MemberId,
     hub: &Hub,
@@ -139,7 +140,7 @@ fn read_loop(
 }
 
 /// Writes everything that arrives in the outbox, until the outbox closes or the client fails us.
-fn write_loop(inbox: Receiver<Delivery>, socket: TcpStream, peer: SocketAddr) {
+fn write_loop(inbox: Receiver<Delivery>, socket: Traced<TcpStream>, peer: SocketAddr) {
     if let Err(e) = write_all_deliveries(&inbox, &socket) {
         info!("{peer}: {} while writing: dropping it", common::net::describe(&e));
     }
@@ -147,7 +148,7 @@ fn write_loop(inbox: Receiver<Delivery>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.shutdown(Half::Both);
 }
 
-fn write_all_deliveries(inbox: &Receiver<Delivery>, socket: &TcpStream) -> io::Result<()> {
+fn write_all_deliveries(inbox: &Receiver<Delivery>, socket: &Traced<TcpStream>) -> io::Result<()> {
     let mut out = BufWriter::new(socket);
     // Block for the next delivery, then take whatever else is already queued, and only then
     // flush: one system call for a burst of lines instead of one per line.
