@@ -53,7 +53,9 @@
 //!    on stderr (the chapter's transcripts then come from that test); in-process tests that
 //!    want the text use [`Traced::on`] with their own [`Sink`].
 //!
-//! A test captures the output with [`Traced::on`] and a [`Sink`] of its own.
+//! A test captures the output with [`Traced::on`] and a [`Sink`] of its own, or, for servers it
+//! runs in-process, turns tracing on with [`enable_into`] and a sink it reads
+//! (`client/tests/trace.rs`).
 
 pub mod dump;
 mod http;
