@@ -15,6 +15,10 @@ use client::{defaults, lessons};
 struct Cli {
     #[command(subcommand)]
     lesson: Lesson,
+    /// Print every read and write of every connection (to stderr, beside the logs): direction,
+    /// peer, byte count, the layer's view (lines, HTTP heads, WebSocket frames), and the bytes
+    #[arg(long, global = true)]
+    trace: bool,
 }
 
 /// Where a TCP lesson's server is.
@@ -159,7 +163,11 @@ enum Lesson {
 
 fn main() -> ExitCode {
     common::logging::init();
-    match run(Cli::parse().lesson) {
+    let cli = Cli::parse();
+    if cli.trace {
+        common::trace::enable();
+    }
+    match run(cli.lesson) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             log::error!("{message}");
@@ -173,7 +181,7 @@ fn run(lesson: Lesson) -> Result<(), String> {
     match lesson {
         Lesson::Lifecycle { connect, message } => {
             let reply = lessons::lifecycle::run(&connect.addr, &message)?;
-            println!("{reply}");
+            println!("{}", common::protocol::sanitize(&reply));
         }
         Lesson::Echo(connect) => {
             lessons::echo::run(&connect.addr, "echo", std::io::stdin(), &mut stdout)?;
@@ -252,7 +260,14 @@ fn run(lesson: Lesson) -> Result<(), String> {
         }
         Lesson::Handshake { connect, message, key, mask } => {
             let pinned = lessons::handshake::Pinned { key, mask };
-            println!("{}", lessons::handshake::run_pinned(&connect.addr, &message, &pinned)?);
+            println!(
+                "{}",
+                common::protocol::sanitize(&lessons::handshake::run_pinned(
+                    &connect.addr,
+                    &message,
+                    &pinned
+                )?)
+            );
         }
         Lesson::WsEcho { addr } => {
             lessons::ws_echo::run(&addr, std::io::stdin().lock(), &mut stdout)?;

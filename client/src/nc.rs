@@ -15,6 +15,7 @@ use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread;
 
+use common::trace::{Layer, Traced};
 use log::info;
 
 /// Connects to `addr`, sends every line of `input`, prints what arrives to `output` until the
@@ -24,6 +25,7 @@ pub fn run(addr: &str, input: impl BufRead + Send + 'static, output: &mut impl W
         Some((no_server, _)) => format!("{no_server}: is the server running, and is that its address?"),
         None => e,
     })?;
+    let stream = Traced::new(stream, Layer::Lines);
     info!("connected to {addr}; type lines to send them, Ctrl-D to finish sending");
     let mut sending = stream.try_clone().map_err(|e| format!("cannot clone the socket: {e}"))?;
     // Not joined: at the end this thread may still wait for a key that never comes.
@@ -44,7 +46,7 @@ pub fn run(addr: &str, input: impl BufRead + Send + 'static, output: &mut impl W
 }
 
 /// Prints everything the peer sends, escaped, until it closes.
-fn receive(mut stream: TcpStream, output: &mut impl Write) -> Result<u64, String> {
+fn receive(mut stream: Traced<TcpStream>, output: &mut impl Write) -> Result<u64, String> {
     let mut received = 0u64;
     let mut pending = Vec::new(); // the start of a character that the next read completes
     let mut buf = [0u8; 4096];

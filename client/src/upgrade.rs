@@ -11,6 +11,7 @@
 //! answer without a deadline waits forever. So the answer has a deadline, and the error says what
 //! came back instead and where the expected server usually is.
 
+use std::borrow::Borrow;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -48,8 +49,8 @@ impl Expected {
 /// Asks the server on a connected `stream` to upgrade `path`, and checks the `101` and its
 /// `Sec-WebSocket-Accept`. Returns the bytes that came after the answer's head (the first frames,
 /// perhaps). Waits at most `timeout` for the answer; the socket's own read timeout is restored after.
-pub fn upgrade(
-    stream: &mut TcpStream,
+pub fn upgrade<S: Read + Write + Borrow<TcpStream>>(
+    stream: &mut S,
     addr: &str,
     path: &str,
     timeout: Duration,
@@ -62,8 +63,9 @@ pub fn upgrade(
     );
     let failed =
         |e: std::io::Error| format!("the WebSocket handshake with {addr}: {}", common::net::describe(&e));
-    let own_timeout = stream.read_timeout().map_err(failed)?;
-    stream.set_read_timeout(Some(timeout)).map_err(failed)?;
+    // A plain `TcpStream` or a traced one (`--trace`): the timeouts are the socket's.
+    let own_timeout = Borrow::<TcpStream>::borrow(stream).read_timeout().map_err(failed)?;
+    Borrow::<TcpStream>::borrow(stream).set_read_timeout(Some(timeout)).map_err(failed)?;
     stream.write_all(request.as_bytes()).map_err(failed)?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
@@ -81,7 +83,7 @@ pub fn upgrade(
             Err(e) => return Err(failed(e)),
         }
     };
-    stream.set_read_timeout(own_timeout).map_err(failed)?;
+    Borrow::<TcpStream>::borrow(stream).set_read_timeout(own_timeout).map_err(failed)?;
     let head = String::from_utf8_lossy(&buf[..end]).to_string();
     let status = head.lines().next().unwrap_or_default();
     if !status.starts_with("HTTP/1.1 101") {

@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::{Cursor, Write};
-use std::net::{Shutdown as Half, TcpListener};
+use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
@@ -77,7 +77,7 @@ fn echo_serves_one_client_at_a_time_the_second_waits() {
     assert!(second.silent_for(Duration::from_millis(300)), "the second client was served at once");
 
     // The first leaves; the server goes back to accept() and the second is served.
-    first.stream.shutdown(Half::Both).unwrap();
+    first.stream.shutdown(std::net::Shutdown::Both).unwrap();
     assert_eq!(second.line(), "second");
 }
 
@@ -108,7 +108,7 @@ fn threaded_echo_refuses_the_client_over_the_cap_then_serves_again() {
 
     // One leaves: a new client gets its place once the leaving thread has finished.
     let leaving = clients.remove(0);
-    leaving.stream.shutdown(Half::Both).unwrap();
+    leaving.stream.shutdown(std::net::Shutdown::Both).unwrap();
     let mut served = false;
     for _ in 0..100 {
         let mut next = Raw::connect(server.addr);

@@ -14,6 +14,7 @@
 //! A handler stuck in a `write` to a client that stopped reading would never get there: [`GRACE`]
 //! after the trigger, every connection still watched is shut down completely, so that `write`
 //! fails and every thread can be joined.
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as Half, SocketAddr, TcpListener, TcpStream};
@@ -138,9 +139,16 @@ impl Shutdown {
     /// the stream itself, and a `read()` blocked on it returns 0 when the signal fires (at once,
     /// if it already has). No second descriptor is opened, which matters for a server holding
     /// thousands of connections (each process may open only so many files).
-    pub fn watch(&self, stream: TcpStream) -> Watched {
+    /// `stream` is a `TcpStream`, or anything that holds one and reads and writes through `&`
+    /// (a `common::trace::Traced` connection).
+    pub fn watch<S>(&self, stream: S) -> Watched<S>
+    where
+        S: Borrow<TcpStream> + Send + Sync + 'static,
+    {
         let stream = Arc::new(stream);
-        let tracked = self.register(Handle::Shared(Arc::downgrade(&stream)));
+        let weak: Weak<S> = Arc::downgrade(&stream);
+        let weak: Weak<dyn Borrow<TcpStream> + Send + Sync> = weak;
+        let tracked = self.register(Handle::Shared(weak));
         Watched { _tracked: tracked, stream }
     }
 
@@ -196,14 +204,14 @@ enum Handle {
     Clone(TcpStream),
     /// The connection's own socket, shared: no extra descriptor. Once the connection is gone,
     /// the `Weak` no longer upgrades, so a closed (and perhaps reused) descriptor is never touched.
-    Shared(Weak<TcpStream>),
+    Shared(Weak<dyn Borrow<TcpStream> + Send + Sync>),
 }
 
 impl Handle {
     fn shutdown(&self, how: Half) {
         let _ = match self {
             Handle::Clone(stream) => stream.shutdown(how),
-            Handle::Shared(weak) => weak.upgrade().map_or(Ok(()), |stream| stream.shutdown(how)),
+            Handle::Shared(weak) => weak.upgrade().map_or(Ok(()), |stream| (*stream).borrow().shutdown(how)),
         };
     }
 }
@@ -215,26 +223,32 @@ fn knock(addr: SocketAddr) {
 }
 
 /// A connection that [`Shutdown`] watches, used in its place: see [`Shutdown::watch`].
-pub struct Watched {
+pub struct Watched<S = TcpStream> {
     // Dropped first, while the stream is still open: see `Tracked`'s `Drop`.
     _tracked: Tracked,
-    stream: Arc<TcpStream>,
+    stream: Arc<S>,
 }
 
-impl std::ops::Deref for Watched {
+impl<S: Borrow<TcpStream>> std::ops::Deref for Watched<S> {
     type Target = TcpStream;
     fn deref(&self) -> &TcpStream {
-        &self.stream
+        (*self.stream).borrow()
     }
 }
 
-impl Read for Watched {
+impl<S> Read for Watched<S>
+where
+    for<'a> &'a S: Read,
+{
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self.stream).read(buf)
     }
 }
 
-impl Write for Watched {
+impl<S> Write for Watched<S>
+where
+    for<'a> &'a S: Write,
+{
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self.stream).write(buf)
     }

@@ -53,7 +53,9 @@
 //!    on stderr (the chapter's transcripts then come from that test); in-process tests that
 //!    want the text use [`Traced::on`] with their own [`Sink`].
 //!
-//! A test captures the output with [`Traced::on`] and a [`Sink`] of its own.
+//! A test captures the output with [`Traced::on`] and a [`Sink`] of its own, or, for servers it
+//! runs in-process, turns tracing on with [`enable_into`] and a sink it reads
+//! (`client/tests/trace.rs`).
 
 pub mod dump;
 mod http;
@@ -66,15 +68,25 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::TcpStream;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use view::{Conversation, Direction, Views};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
+/// Where [`Traced::new`] sends its events when [`enable_into`] chose a sink; stderr otherwise.
+static SINK: OnceLock<Sink> = OnceLock::new();
+
 /// Turns tracing on for every connection wrapped from now on (what `--trace` does).
 pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Turns tracing on, into `sink` instead of stderr (a test that runs a server in-process and
+/// reads its trace). The first sink chosen stays.
+pub fn enable_into(sink: Sink) {
+    let _ = SINK.set(sink);
+    enable();
 }
 
 /// Whether `--trace` was given.
@@ -136,7 +148,8 @@ impl Traced<TcpStream> {
             return Traced::off(stream);
         }
         let peer = stream.peer_addr().map_or_else(|_| "an unknown peer".to_string(), |a| a.to_string());
-        Traced::on(stream, peer, layer, Sink::stderr())
+        let sink = SINK.get().cloned().unwrap_or_else(Sink::stderr);
+        Traced::on(stream, peer, layer, sink)
     }
 
     /// Another handle to the same socket (see [`TcpStream::try_clone`]), traced into the same
@@ -333,6 +346,12 @@ impl<S> Deref for Traced<S> {
 impl<S> DerefMut for Traced<S> {
     fn deref_mut(&mut self) -> &mut S {
         &mut self.stream
+    }
+}
+
+impl<S> std::borrow::Borrow<S> for Traced<S> {
+    fn borrow(&self) -> &S {
+        &self.stream
     }
 }
 

@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 use tungstenite::error::{Error, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
+
+use crate::trace::Traced;
 use tungstenite::Message;
 
 /// After our Close frame, how long we keep reading what the client still sends before dropping
@@ -56,7 +58,7 @@ pub fn config(max_message: usize) -> WebSocketConfig {
 /// Builds the two halves over one upgraded socket. `already_read` holds bytes that arrived with
 /// the handshake (a client may send its first frame without waiting for our answer).
 pub fn split(
-    stream: TcpStream,
+    stream: Traced<TcpStream>,
     already_read: Vec<u8>,
     role: Role,
     config: WebSocketConfig,
@@ -66,7 +68,7 @@ pub fn split(
             context: WebSocketContext::new(role, Some(config)),
             stream: stream.try_clone()?,
         }),
-        cutter: stream.try_clone()?,
+        cutter: (*stream).try_clone()?,
     }));
     let reader = Reader {
         context: WebSocketContext::from_partially_read(already_read, role, Some(config)),
@@ -88,7 +90,7 @@ struct WriteHalf {
 
 struct WriteSide {
     context: WebSocketContext,
-    stream: TcpStream,
+    stream: Traced<TcpStream>,
 }
 
 impl Writer {
@@ -226,7 +228,7 @@ pub fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
 
 /// The reader's view of the socket: reads go to the socket, writes go nowhere. (Its context
 /// tries to write Pong and Close replies; the [`Writer`] sends those instead.)
-pub struct ReadHalf(TcpStream);
+pub struct ReadHalf(Traced<TcpStream>);
 
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

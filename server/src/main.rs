@@ -28,6 +28,10 @@ const WS_ECHO_ADDR: &str = "127.0.0.1:9001";
 struct Cli {
     #[command(subcommand)]
     lesson: Lesson,
+    /// Print every read and write of every connection (to stderr, beside the logs): direction,
+    /// peer, byte count, the layer's view (lines, HTTP heads, WebSocket frames), and the bytes
+    #[arg(long, global = true)]
+    trace: bool,
 }
 
 /// `--addr HOST:PORT` (alias `--bind`), with a lesson's default: one struct per default, so
@@ -143,7 +147,11 @@ enum Lesson {
 
 fn main() -> ExitCode {
     common::logging::init();
-    match run(Cli::parse().lesson) {
+    let cli = Cli::parse();
+    if cli.trace {
+        common::trace::enable();
+    }
+    match run(cli.lesson) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             log::error!("{message}");

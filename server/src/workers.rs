@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
+use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::{info, warn};
 
@@ -18,13 +19,15 @@ pub use crate::lessons::threaded_echo::STACK_SIZE;
 
 /// Accept, hand the client to a thread of its own, go straight back to `accept`. Past
 /// `max_connections` clients at once, `refuse` tells the next one why it cannot be served. On
-/// `shutdown` it stops accepting and joins every thread.
+/// `shutdown` it stops accepting and joins every thread. Each connection is wrapped for
+/// `--trace` as `layer`, the protocol the server speaks (see `common::trace`).
 pub fn accept_loop(
     listener: &TcpListener,
     shutdown: &Shutdown,
+    layer: Layer,
     max_connections: usize,
-    refuse: impl Fn(TcpStream, SocketAddr),
-    serve: impl Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+    refuse: impl Fn(Traced<TcpStream>, SocketAddr),
+    serve: impl Fn(Traced<TcpStream>, SocketAddr) + Send + Sync + 'static,
 ) -> io::Result<()> {
     shutdown.wake_on_trigger(listener)?;
     let serve = Arc::new(serve);
@@ -35,6 +38,7 @@ pub fn accept_loop(
             break;
         }
         let Some((stream, peer)) = accepted else { continue };
+        let stream = Traced::new(stream, layer);
         let busy = workers.live();
         if busy >= max_connections {
             warn!("refusing {peer}: {max_connections} clients already connected");

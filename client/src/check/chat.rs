@@ -11,6 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::{connect, fail, send_failed, vanish, Check, Failure, Outcome, DEADLINE};
+use common::trace::{Layer, Traced};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -24,13 +25,13 @@ pub fn checks() -> Vec<Check> {
 
 /// A chat connection: reads lines with deadlines.
 struct Member {
-    reader: BufReader<TcpStream>,
-    stream: TcpStream,
+    reader: BufReader<Traced<TcpStream>>,
+    stream: Traced<TcpStream>,
 }
 
 impl Member {
     fn join(addr: &str) -> Result<Member, Failure> {
-        let stream = connect(addr)?;
+        let stream = connect(addr, Layer::Lines)?;
         let reader = stream
             .try_clone()
             .map(BufReader::new)

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::{
     connect, fail, fail_all, read_exactly, send_failed, vanish, Check, Outcome, ReadFailure, DEADLINE,
 };
+use common::trace::{Layer, Traced};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -25,7 +26,7 @@ pub fn checks() -> Vec<Check> {
 
 /// The first check: a short line, Korean included (bytes, not characters, are echoed).
 pub fn line(addr: &str) -> Outcome {
-    let mut stream = connect(addr)?;
+    let mut stream = connect(addr, Layer::Raw)?;
     let message = "hello, 안녕하세요\n".as_bytes();
     stream.write_all(message).map_err(send_failed)?;
     let got = match read_exactly(&mut stream, message.len()) {
@@ -43,7 +44,7 @@ pub fn line(addr: &str) -> Outcome {
 }
 
 /// After `DEADLINE` of silence: does the echo come once we close our sending side?
-fn silent_until_the_end(mut stream: TcpStream, expected: usize) -> super::Failure {
+fn silent_until_the_end(mut stream: Traced<TcpStream>, expected: usize) -> super::Failure {
     if stream.shutdown(Shutdown::Write).is_ok() && read_exactly(&mut stream, expected).is_ok() {
         return fail_all(
             format!("no echo within {DEADLINE:?}; it came only after the client closed its side"),
@@ -59,7 +60,7 @@ fn silent_until_the_end(mut stream: TcpStream, expected: usize) -> super::Failur
 
 /// One message in three writes, with pauses, so they arrive as three reads.
 fn pieces(addr: &str) -> Outcome {
-    let mut stream = connect(addr)?;
+    let mut stream = connect(addr, Layer::Raw)?;
     for piece in ["one ", "message, ", "three writes\n"] {
         stream.write_all(piece.as_bytes()).map_err(|e| {
             let what =
@@ -79,7 +80,7 @@ fn pieces(addr: &str) -> Outcome {
 /// 1 MiB, far more than the socket buffers hold: a server that writes nothing until it has read
 /// everything, or that uses `write` (which may write only part) instead of `write_all`, fails.
 fn big(addr: &str) -> Outcome {
-    let stream = connect(addr)?;
+    let stream = connect(addr, Layer::Raw)?;
     let message: Vec<u8> = (0..1 << 20).map(|i: usize| b'a' + (i % 26) as u8).chain([b'\n']).collect();
     let cannot =
         |e: std::io::Error| fail(format!("cannot use the socket from two threads: {e}"), "tell your teacher");

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{connect, fail, read_exactly, send_failed, Check, Failure, Outcome};
+use common::trace::Layer;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -33,7 +34,7 @@ fn room(prefix: &str) -> String {
 /// One HTTP request on a fresh connection; returns the status and the body. The head is read
 /// by the lesson's own client code (`lessons::http::read_head`).
 pub(super) fn request(addr: &str, request: &str) -> Result<(u16, Vec<u8>), Failure> {
-    let mut stream = connect(addr)?;
+    let mut stream = connect(addr, Layer::Http)?;
     stream.write_all(request.as_bytes()).map_err(send_failed)?;
     let mut reader = BufReader::new(stream);
     let head = crate::lessons::http::read_head(&mut reader).map_err(|e| {
@@ -137,7 +138,7 @@ fn long_poll(addr: &str) -> Outcome {
 /// Server-Sent Events: a response head at once, then an event per message, flushed as it happens.
 fn stream(addr: &str) -> Outcome {
     let room = room("checksse");
-    let mut stream = connect(addr)?;
+    let mut stream = connect(addr, Layer::Http)?;
     stream
         .write_all(format!("GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
         .map_err(send_failed)?;

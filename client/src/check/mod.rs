@@ -24,6 +24,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use common::trace::{Layer, Traced};
+
 /// How long any single answer may take. A correct server on a classroom network answers in
 /// milliseconds; two seconds leaves room for a slow laptop without making a hung server slow.
 pub const DEADLINE: Duration = Duration::from_secs(2);
@@ -142,11 +144,12 @@ pub fn run(lesson: &str, addr: Option<&str>, out: &mut impl Write) -> Result<Rep
     Ok(report)
 }
 
-/// A connection with deadlines on every read and write.
-fn connect(addr: &str) -> Result<TcpStream, Failure> {
+/// A connection with deadlines on every read and write, traced (`--trace`) as `layer`.
+fn connect(addr: &str, layer: Layer) -> Result<Traced<TcpStream>, Failure> {
     let hint = "is your server still running? It stopped accepting connections during the checks";
     let stream = common::net::connect(addr, "...")
         .map_err(|_| fail(format!("cannot connect to {addr} any more"), hint))?;
+    let stream = Traced::new(stream, layer);
     stream
         .set_read_timeout(Some(DEADLINE))
         .and_then(|()| stream.set_write_timeout(Some(DEADLINE)))
@@ -196,11 +199,11 @@ impl std::fmt::Display for ReadFailure {
 
 /// Sends part of a message, then resets the connection, as a killed client does.
 fn vanish(addr: &str, partial: &[u8]) -> Outcome {
-    let stream = connect(addr)?;
+    let stream = connect(addr, Layer::Raw)?;
     let _ = (&stream).write_all(partial);
     // Linger 0: closing sends a reset (RST), not a FIN. The server's next read fails with
     // "connection reset" instead of returning 0, the way it does when a laptop lid closes.
-    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
     drop(stream);
     Ok(())
 }

@@ -8,6 +8,7 @@
 use std::io::Write;
 
 use super::{connect, echo, fail, read_exactly, send_failed, Check, Outcome};
+use common::trace::Layer;
 
 pub fn checks() -> Vec<Check> {
     let mut checks = echo::checks();
@@ -16,12 +17,12 @@ pub fn checks() -> Vec<Check> {
 }
 
 fn two_at_once(addr: &str) -> Outcome {
-    let mut first = connect(addr)?;
+    let mut first = connect(addr, Layer::Raw)?;
     first.write_all(b"first\n").map_err(send_failed)?;
     read_exactly(&mut first, 6)
         .map_err(|e| fail(format!("the first client got no echo: {e}"), "write back every byte you read"))?;
     // The first client stays connected (and idle) while the second talks.
-    let mut second = connect(addr)?;
+    let mut second = connect(addr, Layer::Raw)?;
     second.write_all(b"second\n").map_err(send_failed)?;
     read_exactly(&mut second, 7).map_err(|_| {
         fail(

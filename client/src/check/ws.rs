@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use super::{connect, fail, send_failed, Check, Failure, Outcome, DEADLINE};
+use common::trace::{Layer, Traced};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -30,8 +31,8 @@ const RFC_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 const MAX_HEAD: usize = 8192;
 
 /// A connection upgraded with the RFC's example key.
-fn upgraded(addr: &str) -> Result<TcpStream, Failure> {
-    let mut stream = connect(addr)?;
+fn upgraded(addr: &str) -> Result<Traced<TcpStream>, Failure> {
+    let mut stream = connect(addr, Layer::Http)?;
     // `Connection: keep-alive, Upgrade` is what Firefox sends: a token list, not one word.
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
@@ -89,7 +90,7 @@ fn not_an_upgrade(addr: &str) -> Outcome {
     })
 }
 
-fn next_frame(stream: &mut TcpStream) -> Result<common::frame::Frame, Failure> {
+fn next_frame(stream: &mut Traced<TcpStream>) -> Result<common::frame::Frame, Failure> {
     common::frame::read(stream, 1 << 20).map_err(|e| {
         fail(
             format!("no frame within {DEADLINE:?}: {}", common::net::describe(&e)),
@@ -99,7 +100,7 @@ fn next_frame(stream: &mut TcpStream) -> Result<common::frame::Frame, Failure> {
 }
 
 /// Sends one masked frame with a fixed mask (any mask will do; the server must unmask).
-fn send_frame(stream: &mut TcpStream, opcode: u8, payload: &[u8]) -> Outcome {
+fn send_frame(stream: &mut Traced<TcpStream>, opcode: u8, payload: &[u8]) -> Outcome {
     stream.write_all(&common::frame::encode(opcode, payload, Some([1, 2, 3, 4]))).map_err(send_failed)
 }
 

@@ -8,6 +8,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::line::LineReader;
+use common::trace::Traced;
 use common::Shutdown;
 use serde_json::Value;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -113,7 +114,8 @@ impl Subscriber {
     /// A TCP member: joins, reads lines until the run stops, then leaves with `/quit` and reads
     /// until the server closes (so nothing it still sends meets a closed socket).
     fn tcp_member(&self) -> Result<(), String> {
-        let stream = common::net::connect(&self.tcp, "lab")?;
+        // `compare` never traces: it measures.
+        let stream = Traced::off(common::net::connect(&self.tcp, "lab")?);
         stream.set_read_timeout(Some(LOOK_UP)).map_err(|e| e.to_string())?;
         let mut sending =
             Counted { stream: stream.try_clone().map_err(|e| e.to_string())?, stats: self.stats.clone() };
@@ -142,7 +144,7 @@ impl Subscriber {
     /// A WebSocket member: joins, reads until the run stops, then leaves the WebSocket way, with
     /// a close frame (1000, normal) and the server's close frame back.
     fn ws_member(&self) -> Result<(), String> {
-        let stream = common::net::connect(&self.web, "lab")?;
+        let stream = Traced::off(common::net::connect(&self.web, "lab")?);
         let counted = Counted { stream, stats: self.stats.clone() };
         let url = format!("ws://{}/ws", self.web);
         let (mut socket, _) =

@@ -18,6 +18,7 @@ use std::thread;
 
 use common::line::{LineError, LineReader};
 use common::protocol::{parse_whereabouts, sanitize, ServerLine};
+use common::trace::{Layer, Traced};
 use log::{info, warn};
 
 /// The longest line the client accepts from a server.
@@ -25,7 +26,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 /// A connected chat client, before it starts talking.
 pub struct Chat {
-    stream: TcpStream,
+    stream: Traced<TcpStream>,
     sender: Sender,
 }
 
@@ -33,7 +34,7 @@ pub struct Chat {
 /// lines can never interleave on the wire.
 #[derive(Clone)]
 pub struct Sender {
-    socket: Arc<Mutex<TcpStream>>,
+    socket: Arc<Mutex<Traced<TcpStream>>>,
     quitting: Arc<AtomicBool>,
 }
 
@@ -56,7 +57,7 @@ impl Sender {
 
 impl Chat {
     pub fn connect(addr: &str) -> Result<Chat, String> {
-        let stream = common::net::connect(addr, "chat")?;
+        let stream = Traced::new(common::net::connect(addr, "chat")?, Layer::Lines);
         let writer = stream.try_clone().map_err(|e| format!("cannot clone the socket: {e}"))?;
         let sender = Sender { socket: Arc::new(Mutex::new(writer)), quitting: Arc::default() };
         Ok(Chat { stream, sender })

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::thread;
 
 use common::line::{LineError, LineReader};
+use common::protocol::sanitize;
+use common::trace::{Layer, Traced};
 use log::{info, warn};
 
 /// The longest reply line the client accepts: far above the 1 MiB messages the lessons send.
@@ -39,7 +41,7 @@ pub fn run(
     input: impl Read + Send + 'static,
     output: &mut impl Write,
 ) -> Result<Summary, String> {
-    let stream = common::net::connect(addr, lesson)?;
+    let stream = Traced::new(common::net::connect(addr, lesson)?, Layer::Raw);
     let (local, peer) = (stream.local_addr(), stream.peer_addr());
     let (local, peer) = (local.map_err(|e| e.to_string())?, peer.map_err(|e| e.to_string())?);
     info!("connected to {peer} from {local}; type lines, end with Ctrl-D (Windows: Ctrl-Z, Enter)");
@@ -57,7 +59,8 @@ pub fn run(
         match lines.read_line() {
             Ok(Some(line)) => {
                 summary.lines_received += 1;
-                if writeln!(output, "{line}").and_then(|()| output.flush()).is_err() {
+                // The server's bytes, made safe to print: a peer cannot drive our terminal.
+                if writeln!(output, "{}", sanitize(&line)).and_then(|()| output.flush()).is_err() {
                     break Ok(()); // nobody reads our output any more (a closed pipe): stop
                 }
             }
@@ -84,7 +87,7 @@ pub fn run(
 }
 
 /// Copies `input` to the socket, then shuts the write half so the server sees the end.
-fn send_all(mut input: impl Read, mut socket: TcpStream, done: &AtomicBool) -> u64 {
+fn send_all(mut input: impl Read, mut socket: Traced<TcpStream>, done: &AtomicBool) -> u64 {
     let sent = match io::copy(&mut input, &mut socket) {
         Ok(n) => n,
         Err(e) => {

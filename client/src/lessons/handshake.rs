@@ -11,6 +11,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
+use common::trace::{Layer, Traced};
 use common::{frame, handshake};
 use log::info;
 
@@ -47,7 +48,7 @@ pub fn run_within(addr: &str, message: &str, timeout: Duration) -> Result<String
 }
 
 fn exchange(addr: &str, message: &str, pinned: &Pinned, timeout: Duration) -> Result<String, String> {
-    let mut stream = common::net::connect(addr, "handshake")?;
+    let mut stream = Traced::new(common::net::connect(addr, "handshake")?, Layer::Http);
     let failed = |e: std::io::Error| format!("talking to {addr}: {}", common::net::describe(&e));
 
     // 1. The upgrade request. The key is 16 random bytes in base64: its only job is to be

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::{info, warn};
 use serde_json::{json, Value};
@@ -53,7 +54,7 @@ impl Stats {
 
 /// A socket that counts every byte it moves.
 pub struct Counted {
-    pub stream: TcpStream,
+    pub stream: Traced<TcpStream>,
     pub stats: Arc<Stats>,
 }
 
@@ -148,7 +149,7 @@ impl Connection {
 
     fn connected(&mut self) -> Result<&mut BufReader<Counted>, String> {
         if self.socket.is_none() {
-            let stream = common::net::connect(&self.addr, "http")?;
+            let stream = Traced::new(common::net::connect(&self.addr, "http")?, Layer::Http);
             stream.set_read_timeout(Some(READ_TIMEOUT)).map_err(|e| e.to_string())?;
             let tracked = self.shutdown.track(&stream).map_err(|e| e.to_string())?;
             let counted = Counted { stream, stats: self.stats.clone() };
@@ -320,7 +321,7 @@ pub fn stream(
     shutdown: &Shutdown,
     show: &mut impl FnMut(&Value) -> Result<(), String>,
 ) -> Result<(), String> {
-    let socket = common::net::connect(addr, "http")?;
+    let socket = Traced::new(common::net::connect(addr, "http")?, Layer::Http);
     let _tracked = shutdown.track(&socket).map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(Counted { stream: socket, stats: stats.clone() });
     let request =

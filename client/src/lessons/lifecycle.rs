@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::net::{explain_connect_error, resolve};
+use common::trace::{Layer, Traced};
 use log::info;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -35,7 +36,7 @@ pub fn run(addr: &str, message: &str) -> Result<String, String> {
     info!("connect({addr}) -> connected; the kernel picked our address {local} (no bind() needed)");
 
     // From here on std's type wraps the very same socket.
-    let mut stream = TcpStream::from(socket);
+    let mut stream = Traced::new(TcpStream::from(socket), Layer::Raw);
     let io_error = |e: std::io::Error| format!("talking to {addr}: {}", common::net::describe(&e));
 
     // `write` is send(): it may take fewer bytes than offered, so loop until all are gone.

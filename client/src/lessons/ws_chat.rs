@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
+use common::trace::{Layer, Traced};
 use common::ws::{close_frame, EndReason, Reader, Writer};
 use log::info;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -42,7 +43,7 @@ impl WsChat {
 
     /// The same, with the time the server has to answer the upgrade.
     pub fn connect_within(addr: &str, timeout: Duration) -> Result<WsChat, String> {
-        let mut stream = common::net::connect(addr, "ws")?;
+        let mut stream = Traced::new(common::net::connect(addr, "ws")?, Layer::Http);
         let peer = stream.peer_addr().map_err(|e| e.to_string())?;
         let already_read = crate::upgrade::upgrade(&mut stream, addr, "/ws", timeout, &EXPECTED)?;
         let config = common::ws::config(MAX_MESSAGE);

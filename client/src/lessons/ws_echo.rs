@@ -13,6 +13,7 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
+use common::trace::{Layer, Traced};
 use log::info;
 use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -44,7 +45,7 @@ pub fn run_within(
     input: impl BufRead,
     output: &mut impl Write,
 ) -> Result<usize, String> {
-    let stream = common::net::connect(addr, "ws-echo")?;
+    let stream = Traced::new(common::net::connect(addr, "ws-echo")?, Layer::Http);
     let url = format!("ws://{addr}/");
     let config =
         WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE));
@@ -84,6 +85,7 @@ pub fn run_within(
             }
         };
         replies += 1;
+        let reply = common::protocol::sanitize(&reply); // a peer cannot drive our terminal
         writeln!(output, "{reply}").and_then(|()| output.flush()).map_err(|e| e.to_string())?;
     }
 

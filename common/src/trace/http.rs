@@ -53,7 +53,7 @@ impl Default for HttpView {
 }
 
 /// What a whole head announces about what follows it.
-enum Next {
+enum AfterHead {
     Body(State),
     /// `101 Switching Protocols` to WebSocket: frames start right after this head.
     WebSocket,
@@ -73,8 +73,8 @@ impl HttpView {
                         head.extend_from_slice(&rest[..taken]);
                         let whole = std::mem::take(head);
                         match show_head(&whole, views) {
-                            Next::Body(next) => (taken, Some(next)),
-                            Next::WebSocket => return Some(at + taken),
+                            AfterHead::Body(next) => (taken, Some(next)),
+                            AfterHead::WebSocket => return Some(at + taken),
                         }
                     }
                     None if head.len() + rest.len() > HEAD_LIMIT => {
@@ -226,11 +226,11 @@ fn end_of_head(head: &[u8], more: &[u8]) -> Option<usize> {
 }
 
 /// Shows one whole head and returns what comes after it.
-fn show_head(head: &[u8], views: &mut Views) -> Next {
+fn show_head(head: &[u8], views: &mut Views) -> AfterHead {
     let lines: Vec<&[u8]> = head.split(|&b| b == b'\n').map(trim_eol).filter(|l| !l.is_empty()).collect();
     let Some((start, headers)) = lines.split_first() else {
         // An empty line before a request: allowed, and ignored (RFC 9112, section 2.2).
-        return Next::Body(State::Head(Vec::new()));
+        return AfterHead::Body(State::Head(Vec::new()));
     };
     for line in &lines {
         views.push("http", escaped(line, PREVIEW_BYTES * 2));
@@ -249,31 +249,32 @@ fn show_head(head: &[u8], views: &mut Views) -> Next {
         header("transfer-encoding").is_some_and(|v| v.rsplit(',').next().unwrap_or("").trim() == "chunked");
     let (note, next) = match (status, header("content-length")) {
         (Some(101), _) if header("upgrade").is_some_and(|v| v.contains("websocket")) => {
-            ("switching to WebSocket: frames from here on, both ways".to_string(), Next::WebSocket)
+            ("switching to WebSocket: frames from here on, both ways".to_string(), AfterHead::WebSocket)
         }
         (Some(101), _) => {
-            ("switching to a protocol this trace does not decode".to_string(), Next::Body(State::Opaque))
+            ("switching to a protocol this trace does not decode".to_string(), AfterHead::Body(State::Opaque))
         }
-        (Some(100..=199 | 204 | 304), _) => ("no body".to_string(), Next::Body(State::Head(Vec::new()))),
+        (Some(100..=199 | 204 | 304), _) => ("no body".to_string(), AfterHead::Body(State::Head(Vec::new()))),
         _ if chunked => (
             "body: chunked, each chunk after its size in hex".to_string(),
-            Next::Body(State::ChunkSize(Vec::new())),
+            AfterHead::Body(State::ChunkSize(Vec::new())),
         ),
         (_, Some(length)) => match length.parse::<u64>() {
-            Ok(0) => ("body: 0 bytes".to_string(), Next::Body(State::Head(Vec::new()))),
+            Ok(0) => ("body: 0 bytes".to_string(), AfterHead::Body(State::Head(Vec::new()))),
             Ok(n) => (
                 format!("body: {} bytes (Content-Length)", thousands(n)),
-                Next::Body(State::Body { left: n, total: n, preview: Vec::new() }),
+                AfterHead::Body(State::Body { left: n, total: n, preview: Vec::new() }),
             ),
-            Err(_) => {
-                ("unreadable Content-Length: not decoded from here on".to_string(), Next::Body(State::Opaque))
-            }
+            Err(_) => (
+                "unreadable Content-Length: not decoded from here on".to_string(),
+                AfterHead::Body(State::Opaque),
+            ),
         },
         (Some(_), None) => (
             "body: until the connection closes (no length given)".to_string(),
-            Next::Body(State::UntilClose { seen: 0 }),
+            AfterHead::Body(State::UntilClose { seen: 0 }),
         ),
-        (None, None) => ("body: none".to_string(), Next::Body(State::Head(Vec::new()))),
+        (None, None) => ("body: none".to_string(), AfterHead::Body(State::Head(Vec::new()))),
     };
     views.push("http", note);
     next

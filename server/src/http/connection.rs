@@ -4,6 +4,7 @@ use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::trace::Traced;
 use common::Shutdown;
 
 use super::request::{ReadError, Request, RequestReader};
@@ -25,7 +26,7 @@ pub enum AfterResponse {
 
 /// One client's connection to an HTTP server.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Traced<TcpStream>,
     peer: SocketAddr,
     reader: RequestReader,
     limits: Limits,
@@ -37,7 +38,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, peer: SocketAddr, limits: Limits, shutdown: Shutdown) -> Self {
+    pub fn new(stream: Traced<TcpStream>, peer: SocketAddr, limits: Limits, shutdown: Shutdown) -> Self {
         let reader = RequestReader::new(limits.max_body);
         Connection {
             stream,
@@ -56,7 +57,7 @@ impl Connection {
     }
 
     /// The socket, for answers that are not one [`Connection::respond`] (a stream of events).
-    pub fn stream(&mut self) -> &mut TcpStream {
+    pub fn stream(&mut self) -> &mut Traced<TcpStream> {
         &mut self.stream
     }
 
@@ -154,7 +155,7 @@ impl Connection {
     /// Hands the socket over to another protocol (a WebSocket): a handle of it, and the bytes
     /// that already arrived after the request. No read timeout survives: the new protocol
     /// decides how long a peer may be quiet.
-    pub fn upgrade(&mut self) -> io::Result<(TcpStream, Vec<u8>)> {
+    pub fn upgrade(&mut self) -> io::Result<(Traced<TcpStream>, Vec<u8>)> {
         let stream = self.stream.try_clone()?;
         stream.set_read_timeout(None)?;
         let reader = std::mem::replace(&mut self.reader, RequestReader::new(0));
@@ -164,7 +165,7 @@ impl Connection {
 }
 
 /// Our FIN, then whatever the client still sends is read and dropped for at most [`LINGER`].
-pub fn linger(stream: &mut TcpStream) {
+pub fn linger(stream: &mut Traced<TcpStream>) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let deadline = Instant::now() + LINGER;
     let mut buf = [0u8; 4096];
@@ -181,7 +182,7 @@ pub fn linger(stream: &mut TcpStream) {
 
 /// Reads the one request of a connection that switches protocols after it (lesson 7's
 /// handshake), within the default limits; bytes after it are in `request.tail`.
-pub fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
+pub fn read_request(stream: &mut Traced<TcpStream>) -> Result<Request, ReadError> {
     let clone = stream.try_clone().map_err(|_| ReadError::Gone)?;
     let peer = stream.peer_addr().map_err(|_| ReadError::Gone)?;
     let mut connection = Connection::new(clone, peer, Limits::default(), Shutdown::new());
@@ -192,7 +193,7 @@ pub fn read_request(stream: &mut TcpStream) -> Result<Request, ReadError> {
 
 /// An error response to a connection outside the serve loop (a refusal at the connection cap,
 /// lesson 7), then close.
-pub fn refuse(stream: &mut TcpStream, status: Status, why: &str, headers: &[(&str, &str)]) {
+pub fn refuse(stream: &mut Traced<TcpStream>, status: Status, why: &str, headers: &[(&str, &str)]) {
     let mut all = vec![("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")];
     all.extend_from_slice(headers);
     let _ = write_response(stream, status, &all, error_body(status, why).as_bytes(), false);

@@ -23,6 +23,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::{debug, info};
 
@@ -78,19 +79,19 @@ pub fn serve(
 ) -> io::Result<()> {
     let site = Site::new(listener.local_addr()?, origins);
     let max = limits.max_connections;
-    let refuse_one = move |mut stream: TcpStream, _peer| {
+    let refuse_one = move |mut stream: Traced<TcpStream>, _peer| {
         let why = format!("{max} connections already open, try again later");
         refuse(&mut stream, SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
     };
     let watcher = shutdown.clone();
-    accept_loop(listener, shutdown, max, refuse_one, move |stream, peer| {
+    accept_loop(listener, shutdown, Layer::Http, max, refuse_one, move |stream, peer| {
         answer_requests(stream, peer, limits, &site, &watcher, &handler)
     })
 }
 
 /// Reads requests from one connection and answers each, until either side is done.
 fn answer_requests(
-    stream: TcpStream,
+    stream: Traced<TcpStream>,
     peer: SocketAddr,
     limits: Limits,
     site: &Site,

@@ -22,12 +22,13 @@
 //! are clients too.
 
 use std::io::{self, BufWriter, Write};
-use std::net::{Shutdown as Half, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 
 use common::line::{LineError, LineReader, INVALID_UTF8};
 use common::protocol::{Command, MAX_LINE_BYTES};
+use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::{debug, info, warn};
 
@@ -43,16 +44,16 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>) -> io::Res
     // that: a departing member's thread may still be finishing, and a flood of connections must
     // not become a flood of threads.
     let max = hub.limits().max_members;
-    let refuse = move |mut stream: TcpStream, _peer| {
+    let refuse = move |mut stream: Traced<TcpStream>, _peer| {
         let _ = stream.write_all(format!("{}\n", Delivery::Error(Hub::full(max)).line()).as_bytes());
-        let _ = stream.shutdown(Half::Write);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
     };
     // A reader held back by flood control waits on an outbox, not on its socket: the hub wakes it.
     let closing = hub.clone();
     shutdown.on_trigger(move || closing.close());
     let watcher = shutdown.clone();
     let serve = move |stream, peer| serve_connection(stream, peer, &hub, &watcher);
-    accept_loop(&listener, shutdown, 2 * max, refuse, serve)?;
+    accept_loop(&listener, shutdown, Layer::Lines, 2 * max, refuse, serve)?;
     info!("chat server stopped");
     Ok(())
 }
@@ -63,7 +64,7 @@ fn nc_addr(addr: SocketAddr) -> String {
 }
 
 /// Serves one client from arrival to departure. This thread is the reader; it starts the writer.
-pub fn serve_connection(stream: TcpStream, peer: SocketAddr, hub: &Hub, shutdown: &Shutdown) {
+pub fn serve_connection(stream: Traced<TcpStream>, peer: SocketAddr, hub: &Hub, shutdown: &Shutdown) {
     let Ok(_tracked) = shutdown.track(&stream) else { return };
     if let Err(e) = tune(&stream) {
         return warn!("{peer}: cannot set up the socket: {e}");
@@ -104,7 +105,7 @@ pub fn serve_connection(stream: TcpStream, peer: SocketAddr, hub: &Hub, shutdown
 
 /// Reads lines until the client leaves; returns why it left.
 fn read_loop(
-    stream: TcpStream,
+    stream: Traced<TcpStream>,
     peer: SocketAddr,
     member: MemberId,
     hub: &Hub,
@@ -158,15 +159,15 @@ fn read_loop(
 }
 
 /// Writes everything that arrives in the outbox, until the outbox closes or the client fails us.
-fn write_loop(inbox: Inbox, socket: TcpStream, peer: SocketAddr) {
+fn write_loop(inbox: Inbox, socket: Traced<TcpStream>, peer: SocketAddr) {
     if let Err(e) = write_all_deliveries(&inbox, &socket) {
         info!("{peer}: {} while writing: dropping it", common::net::describe(&e));
     }
     // Both halves: our FIN tells the client we are done, and the reader's `read` ends too.
-    let _ = socket.shutdown(Half::Both);
+    let _ = socket.shutdown(std::net::Shutdown::Both);
 }
 
-fn write_all_deliveries(inbox: &Inbox, socket: &TcpStream) -> io::Result<()> {
+fn write_all_deliveries(inbox: &Inbox, socket: &Traced<TcpStream>) -> io::Result<()> {
     let mut out = BufWriter::new(socket);
     // Block for the next delivery, then take whatever else is already queued, and only then
     // flush: one system call for a burst of lines instead of one per line.

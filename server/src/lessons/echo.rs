@@ -21,6 +21,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
+use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::{debug, info, warn};
 
@@ -47,7 +48,7 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
         }
         let Some((stream, peer)) = accepted else { continue };
         info!("accepted {peer}: until it leaves, other clients wait in the kernel's queue");
-        serve_connection(stream, peer, shutdown);
+        serve_connection(Traced::new(stream, Layer::Raw), peer, shutdown);
         if shutdown.is_triggered() {
             break;
         }
@@ -83,7 +84,7 @@ pub fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
 ///
 /// There is no framing here: the server does not care where a message ends, it returns bytes
 /// as they come. A 1 MiB message simply takes many `read`s and as many `write_all`s.
-pub fn serve_connection(stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
+pub fn serve_connection(stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) {
     // Ctrl-C must be able to end our blocked read(): the shutdown signal watches this socket
     // (chapter 3 shows how), and we use it through the watch.
     let mut stream = shutdown.watch(stream);

@@ -12,6 +12,7 @@
 use std::io::{self, Cursor, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
+use common::trace::{Layer, Traced};
 use common::{frame, handshake, Shutdown};
 use log::info;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -36,18 +37,18 @@ pub const MAX_CONNECTIONS: usize = 16;
 pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("handshake server listening on ws://{addr}/ (start `cargo client handshake` in another terminal)");
-    let refuse = |mut stream: TcpStream, _peer| {
+    let refuse = |mut stream: Traced<TcpStream>, _peer| {
         http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, "too many clients, try again later", &[]);
     };
     let watcher = shutdown.clone();
-    accept_loop(&listener, shutdown, max_connections, refuse, move |stream, peer| {
+    accept_loop(&listener, shutdown, Layer::Http, max_connections, refuse, move |stream, peer| {
         if let Err(e) = serve(stream, peer, &watcher) {
             info!("{peer}: {e}");
         }
     })
 }
 
-fn serve(mut stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> Result<(), String> {
+fn serve(mut stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -> Result<(), String> {
     let _tracked = shutdown.track(&stream).map_err(|e| e.to_string())?;
 
     // 1. An ordinary HTTP request.

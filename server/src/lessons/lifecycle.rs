@@ -18,6 +18,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
+use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::info;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -75,7 +76,9 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
             }
         };
         info!("accept() -> a NEW socket for {peer}; the listening socket stays on {local}");
-        if let Err(e) = serve(stream, peer, shutdown) {
+        // `Traced` is the socket itself plus `--trace` (chapter 12), which prints every byte
+        // that goes in or out; without the flag each read and write goes straight through.
+        if let Err(e) = serve(Traced::new(stream, Layer::Raw), peer, shutdown) {
             log::warn!("{peer}: {}", common::net::describe(&e));
         }
         if shutdown.is_triggered() {
@@ -87,7 +90,7 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
 }
 
 /// recv() one line, send() it back, wait for the client to close, close().
-fn serve(stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
+fn serve(stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
     // Ctrl-C must be able to end a recv() that waits for this client: the shutdown signal
     // watches the socket (chapter 3 shows how), and we use it through the watch.
     let mut stream = shutdown.watch(stream);

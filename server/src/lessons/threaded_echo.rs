@@ -17,9 +17,10 @@
 //! so and closed instead of silently waiting.
 
 use std::io::{self, Write};
-use std::net::{Shutdown as Half, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
 
+use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::{info, warn};
 
@@ -61,7 +62,7 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -
         let spawned = thread::Builder::new()
             .name(format!("echo {peer}"))
             .stack_size(STACK_SIZE)
-            .spawn(move || serve_connection(stream, peer, &shutdown));
+            .spawn(move || serve_connection(Traced::new(stream, Layer::Raw), peer, &shutdown));
         match spawned {
             Ok(thread) => threads.push(thread),
             // The closure, and with it the stream, is dropped: the client sees the connection close.
@@ -85,9 +86,10 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -
 }
 
 /// Tells the client over the cap why it cannot be served, then closes.
-fn refuse(mut stream: TcpStream, max_connections: usize) {
+fn refuse(stream: TcpStream, max_connections: usize) {
+    let mut stream = Traced::new(stream, Layer::Raw);
     let notice = format!("* server busy: {max_connections} clients already connected, try again later\n");
     // A fresh socket's send buffer is empty, so this write does not block.
     let _ = stream.write_all(notice.as_bytes());
-    let _ = stream.shutdown(Half::Write);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
 }
