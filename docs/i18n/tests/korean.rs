@@ -1,0 +1,382 @@
+//! The Korean edition of the book (issue 17): `docs/po/ko.po` against the English in `docs/src`.
+//!
+//! The book is translated with gettext: mdbook-xgettext cuts every chapter into messages (a
+//! paragraph, a heading, a list item, a table cell), `docs/po/ko.po` holds the Korean of each,
+//! and mdbook-gettext swaps it in when the book is built in Korean. These tests cut `docs/src`
+//! the same way, with the same library (mdbook-i18n-helpers 0.4.0), and fail when
+//!
+//! - ko.po or messages.pot is out of date: the English has a message they lack, or they have
+//!   one the English no longer has (`scripts/po-update` brings both up to date);
+//! - a message of a chapter listed in `docs/po/ko-complete.txt` has no Korean, or fuzzy Korean
+//!   (msgmerge's guess after the English changed, which the build ignores);
+//! - a message cut from a code block has Korean: code, commands and output are shared with the
+//!   English, so the checked excerpts and sessions cannot drift in translation;
+//! - a translation drops an `inline code` span or a link target of its English, or a section
+//!   heading's translation does not keep the English anchor with `{#id}` (links and the
+//!   language switch land on it).
+//!
+//! `docs/po/TRANSLATING-ko.md` is the translators' guide.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use mdbook_i18n_helpers::{extract_events, extract_messages, reconstruct_markdown};
+use pulldown_cmark::{Event, Tag, TagEnd};
+
+const REFRESH: &str = "scripts/po-update brings docs/po/messages.pot and docs/po/ko.po up to \
+                       date with docs/src (it needs mdbook-xgettext and gettext's msgmerge; \
+                       see docs/po/TRANSLATING-ko.md)";
+
+/// At most this many messages are quoted in a failure; the count says how many there are.
+const QUOTED: usize = 15;
+
+fn docs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Where one message of the English book comes from.
+#[derive(Default)]
+struct Origin {
+    /// The files it appears in: `SUMMARY.md`, `introduction.md`, ...
+    files: BTreeSet<String>,
+    /// Cut from a fenced or indented code block.
+    code: bool,
+    /// Nothing to translate: only `code` spans, numbers and punctuation (a table cell
+    /// `--addr`, `127.0.0.1:7878`, `1`). Its msgstr may stay empty.
+    wordless: bool,
+    /// The anchor mdBook gives it, when it is a section heading (level 2 and below).
+    anchor: Option<String>,
+}
+
+/// Every message of the English book, cut as mdbook-xgettext cuts it (once: the cutting
+/// highlights every code block to find its comments, which takes seconds in a debug build).
+fn english() -> &'static BTreeMap<String, Origin> {
+    static ENGLISH: OnceLock<BTreeMap<String, Origin>> = OnceLock::new();
+    ENGLISH.get_or_init(cut_english)
+}
+
+fn cut_english() -> BTreeMap<String, Origin> {
+    let src = docs().join("src");
+    let mut messages: BTreeMap<String, Origin> = BTreeMap::new();
+    let summary = read(&src.join("SUMMARY.md"));
+    for (_, message) in extract_messages(&summary).expect("SUMMARY.md is Markdown") {
+        // mdbook-xgettext keeps a title's text, not its link: "[Glossary](glossary.md)".
+        let origin = messages.entry(strip_links(&message.message)).or_default();
+        origin.files.insert("SUMMARY.md".into());
+    }
+    for chapter in chapters(&summary) {
+        let text = read(&src.join(&chapter));
+        let (code_lines, anchors) = code_lines_and_anchors(&text);
+        let extracted = extract_messages(&text)
+            .unwrap_or_else(|e| panic!("mdbook-i18n-helpers cannot cut {chapter}: {e:?}"));
+        for (line, message) in extracted {
+            let wordless = is_wordless(&message.message);
+            let origin = messages.entry(message.message).or_default();
+            origin.files.insert(chapter.clone());
+            origin.wordless = wordless;
+            origin.code |= code_lines.contains(&line);
+            if let Some(anchor) = anchors.get(&line) {
+                origin.anchor = Some(anchor.clone());
+            }
+        }
+    }
+    messages
+}
+
+/// The chapter files SUMMARY.md links to, in its order.
+fn chapters(summary: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    for (_, event) in extract_events(summary, None) {
+        if let Event::Start(Tag::Link { dest_url, .. }) = event {
+            if dest_url.ends_with(".md") && !files.iter().any(|f| f == dest_url.as_ref()) {
+                files.push(dest_url.to_string());
+            }
+        }
+    }
+    files
+}
+
+fn strip_links(text: &str) -> String {
+    let events: Vec<_> = extract_events(text, None)
+        .into_iter()
+        .filter(|(_, e)| !matches!(e, Event::Start(Tag::Link { .. }) | Event::End(TagEnd::Link)))
+        .collect();
+    reconstruct_markdown(&events, None).expect("a title is Markdown").0
+}
+
+/// The lines inside code blocks, and the anchor of each section heading by its line.
+fn code_lines_and_anchors(text: &str) -> (BTreeSet<usize>, BTreeMap<usize, String>) {
+    let mut code = BTreeSet::new();
+    let mut anchors = BTreeMap::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut in_code = false;
+    let mut heading: Option<(usize, Option<String>, String)> = None;
+    for (line, event) in extract_events(text, None) {
+        match event {
+            // A block without comments or strings to cut is one message, from its fence line.
+            Event::Start(Tag::CodeBlock(_)) => {
+                in_code = true;
+                code.insert(line);
+            }
+            Event::End(TagEnd::CodeBlock) => in_code = false,
+            Event::Text(t) if in_code => {
+                code.extend(line..=line + t.matches('\n').count());
+            }
+            Event::Start(Tag::Heading { id, .. }) => {
+                heading = Some((line, id.map(|id| id.to_string()), String::new()));
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some((_, _, words)) = heading.as_mut() {
+                    words.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::Heading(level)) => {
+                if let Some((line, id, words)) = heading.take() {
+                    // mdBook's ids: an explicit {#id}, or the words lower-cased, spaces to
+                    // hyphens, punctuation dropped, and -1, -2 on repeats.
+                    let id = id.unwrap_or_else(|| {
+                        let base = anchor_of(&words);
+                        let n = seen.entry(base.clone()).or_insert(0);
+                        *n += 1;
+                        if *n == 1 {
+                            base
+                        } else {
+                            format!("{base}-{}", *n - 1)
+                        }
+                    });
+                    if level != pulldown_cmark::HeadingLevel::H1 {
+                        anchors.insert(line, id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (code, anchors)
+}
+
+fn is_wordless(markdown: &str) -> bool {
+    !extract_events(markdown, None)
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Text(t) if t.chars().any(char::is_alphabetic)))
+}
+
+fn anchor_of(words: &str) -> String {
+    words
+        .chars()
+        .filter_map(|c| match c {
+            c if c.is_alphanumeric() || c == '_' || c == '-' => Some(c.to_ascii_lowercase()),
+            c if c.is_whitespace() => Some('-'),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A PO file's messages: msgid to (msgstr, fuzzy). The header (empty msgid) is left out.
+fn po(name: &str) -> BTreeMap<String, (String, bool)> {
+    let path = docs().join("po").join(name);
+    let catalog = polib::po_file::parse(&path)
+        .unwrap_or_else(|e| panic!("cannot parse {} as a PO file: {e}", path.display()));
+    catalog
+        .messages()
+        .filter(|m| !m.msgid().is_empty())
+        .map(|m| {
+            let msgstr = m.msgstr().unwrap_or_default().to_string();
+            (m.msgid().to_string(), (msgstr, m.is_fuzzy()))
+        })
+        .collect()
+}
+
+/// The files whose Korean must be complete: docs/po/ko-complete.txt, one a line, `#` comments.
+fn complete_files(english: &BTreeMap<String, Origin>) -> BTreeSet<String> {
+    let path = docs().join("po/ko-complete.txt");
+    let files: BTreeSet<String> = read(&path)
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let known: BTreeSet<&String> = english.values().flat_map(|o| &o.files).collect();
+    let unknown: Vec<_> = files.iter().filter(|f| !known.contains(f)).collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/po/ko-complete.txt names {unknown:?}, which SUMMARY.md does not list: \
+         name chapter files as docs/src has them (01-lifecycle.md, SUMMARY.md)"
+    );
+    files
+}
+
+/// A failure message: a headline, then each message quoted with the files it is in.
+fn report(headline: &str, msgids: &[(&str, String)], fix: &str) -> String {
+    let mut out = format!("{} {headline}:\n", msgids.len());
+    for (msgid, files) in msgids.iter().take(QUOTED) {
+        let short: String = msgid.chars().take(100).collect();
+        let more = if short.len() < msgid.len() { "…" } else { "" };
+        let _ = writeln!(out, "  [{files}] {short:?}{more}");
+    }
+    if msgids.len() > QUOTED {
+        let _ = writeln!(out, "  … and {} more", msgids.len() - QUOTED);
+    }
+    out + fix
+}
+
+fn files_of(origin: Option<&Origin>) -> String {
+    origin.map_or_else(
+        || "gone from docs/src".into(),
+        |o| o.files.iter().cloned().collect::<Vec<_>>().join(", "),
+    )
+}
+
+#[test]
+fn the_po_files_have_every_message_of_the_english_book_and_no_other() {
+    let english = english();
+    let mut failures = Vec::new();
+    for name in ["messages.pot", "ko.po"] {
+        let po = po(name);
+        let missing: Vec<_> = english
+            .iter()
+            .filter(|(id, _)| !po.contains_key(*id))
+            .map(|(id, o)| (id.as_str(), files_of(Some(o))))
+            .collect();
+        let stale: Vec<_> = po
+            .keys()
+            .filter(|id| !english.contains_key(*id))
+            .map(|id| (id.as_str(), files_of(None)))
+            .collect();
+        if !missing.is_empty() {
+            failures.push(report(
+                &format!("message(s) of the English book missing from docs/po/{name}"),
+                &missing,
+                REFRESH,
+            ));
+        }
+        if !stale.is_empty() {
+            failures.push(report(
+                &format!("message(s) in docs/po/{name} that the English book no longer has"),
+                &stale,
+                REFRESH,
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_chapters_listed_as_complete_have_korean_for_every_message() {
+    let english = english();
+    let complete = complete_files(english);
+    let ko = po("ko.po");
+    let (mut untranslated, mut fuzzy) = (Vec::new(), Vec::new());
+    for (id, origin) in english {
+        if origin.code || origin.wordless || origin.files.is_disjoint(&complete) {
+            continue;
+        }
+        match ko.get(id) {
+            Some((msgstr, true)) if !msgstr.is_empty() => fuzzy.push((id.as_str(), files_of(Some(origin)))),
+            Some((msgstr, false)) if !msgstr.is_empty() => {}
+            _ => untranslated.push((id.as_str(), files_of(Some(origin)))),
+        }
+    }
+    let mut failures = Vec::new();
+    if !untranslated.is_empty() {
+        failures.push(report(
+            "message(s) of chapters listed in docs/po/ko-complete.txt have no Korean",
+            &untranslated,
+            "translate them in docs/po/ko.po (docs/po/TRANSLATING-ko.md); if ko.po lacks them, \
+             run scripts/po-update first",
+        ));
+    }
+    if !fuzzy.is_empty() {
+        failures.push(report(
+            "message(s) of chapters listed in docs/po/ko-complete.txt have fuzzy Korean \
+             (the English changed; the build shows the English until the Korean is checked)",
+            &fuzzy,
+            "check each translation against its new English, fix it, and delete its \
+             `#, fuzzy` line in docs/po/ko.po",
+        ));
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+#[test]
+fn code_blocks_stay_shared_with_the_english() {
+    let english = english();
+    // The cutting must find them: mdbook-xgettext makes a message of each Rust comment and
+    // of each console block that quotes a string, and this book has dozens of both.
+    let code = english.values().filter(|o| o.code).count();
+    assert!(code > 20, "only {code} messages from code blocks found: has the cutting changed?");
+    let ko = po("ko.po");
+    let translated: Vec<_> = english
+        .iter()
+        .filter(|(id, o)| o.code && ko.get(*id).is_some_and(|(s, _)| !s.is_empty()))
+        .map(|(id, o)| (id.as_str(), files_of(Some(o))))
+        .collect();
+    assert!(
+        translated.is_empty(),
+        "\n{}",
+        report(
+            "message(s) cut from code blocks have a translation in docs/po/ko.po",
+            &translated,
+            "code, commands and program output stay as in the English (the excerpts are checked \
+             against the project's files): leave these msgstr empty",
+        )
+    );
+}
+
+/// The `code` spans and link targets of a piece of Markdown.
+fn spans_and_links(markdown: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for (_, event) in extract_events(markdown, None) {
+        match event {
+            Event::Code(code) => found.insert(format!("`{code}`")),
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                found.insert(format!("({dest_url})"))
+            }
+            _ => false,
+        };
+    }
+    found
+}
+
+#[test]
+fn translations_keep_the_code_spans_links_and_anchors_of_their_english() {
+    let english = english();
+    let ko = po("ko.po");
+    let mut dropped = Vec::new();
+    for (id, (msgstr, _)) in &ko {
+        if msgstr.is_empty() {
+            continue;
+        }
+        let origin = english.get(id);
+        let kept = spans_and_links(msgstr);
+        let lost: Vec<_> = spans_and_links(id).into_iter().filter(|s| !kept.contains(s)).collect();
+        if !lost.is_empty() {
+            dropped.push((id.as_str(), format!("{}; lost {}", files_of(origin), lost.join(" "))));
+        }
+        if let Some(anchor) = origin.and_then(|o| o.anchor.as_ref()) {
+            if !msgstr.trim_end().ends_with(&format!("{{#{anchor}}}")) {
+                dropped.push((
+                    id.as_str(),
+                    format!("{}; a heading: end it with {{#{anchor}}}", files_of(origin)),
+                ));
+            }
+        }
+    }
+    assert!(
+        dropped.is_empty(),
+        "\n{}",
+        report(
+            "translation(s) in docs/po/ko.po lose what must stay as in the English",
+            &dropped,
+            "keep every `code` span and link target of the English in the Korean (commands and \
+             names stay English), and end a section heading's Korean with the English anchor, \
+             `{#id}`, so links to it still land",
+        )
+    );
+}
