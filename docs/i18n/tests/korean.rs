@@ -11,6 +11,8 @@
 //!   (msgmerge's guess after the English changed, which the build ignores);
 //! - a message cut from a code block has Korean: code, commands and output are shared with the
 //!   English, so the checked excerpts and sessions cannot drift in translation;
+//! - a chapter, translated as mdbook-gettext translates it, has a code block that differs from
+//!   the English one, in its text or its info string (```rust,file=PATH, ```console,session=...);
 //! - a translation drops an `inline code` span or a link target of its English, or a section
 //!   heading's translation does not keep the English anchor with `{#id}` (links and the
 //!   language switch land on it).
@@ -23,8 +25,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use mdbook_i18n_helpers::{extract_events, extract_messages, reconstruct_markdown};
-use pulldown_cmark::{Event, Tag, TagEnd};
+use mdbook_i18n_helpers::{extract_events, extract_messages, reconstruct_markdown, translate_events};
+use pulldown_cmark::{CodeBlockKind, Event, Tag, TagEnd};
 
 const REFRESH: &str = "scripts/po-update brings docs/po/messages.pot and docs/po/ko.po up to \
                        date with docs/src (it needs mdbook-xgettext and gettext's msgmerge; \
@@ -44,12 +46,14 @@ fn read(path: &Path) -> String {
 /// Where one message of the English book comes from.
 #[derive(Default)]
 struct Origin {
+    /// Its place in the book (SUMMARY.md, then the chapters in order): failures list in it.
+    order: usize,
     /// The files it appears in: `SUMMARY.md`, `introduction.md`, ...
     files: BTreeSet<String>,
     /// Cut from a fenced or indented code block.
     code: bool,
-    /// Nothing to translate: only `code` spans, numbers and punctuation (a table cell
-    /// `--addr`, `127.0.0.1:7878`, `1`). Its msgstr may stay empty.
+    /// Nothing to translate: no Latin letter outside `code` spans (a table cell `--addr`,
+    /// `127.0.0.1:7878`, `1`, or one already in Korean). Its msgstr may stay empty.
     wordless: bool,
     /// The anchor mdBook gives it, when it is a section heading (level 2 and below).
     anchor: Option<String>,
@@ -68,7 +72,11 @@ fn cut_english() -> BTreeMap<String, Origin> {
     let summary = read(&src.join("SUMMARY.md"));
     for (_, message) in extract_messages(&summary).expect("SUMMARY.md is Markdown") {
         // mdbook-xgettext keeps a title's text, not its link: "[Glossary](glossary.md)".
-        let origin = messages.entry(strip_links(&message.message)).or_default();
+        let order = messages.len();
+        let origin = messages.entry(strip_links(&message.message)).or_insert_with(|| Origin {
+            order,
+            ..Origin::default()
+        });
         origin.files.insert("SUMMARY.md".into());
     }
     for chapter in chapters(&summary) {
@@ -78,7 +86,11 @@ fn cut_english() -> BTreeMap<String, Origin> {
             .unwrap_or_else(|e| panic!("mdbook-i18n-helpers cannot cut {chapter}: {e:?}"));
         for (line, message) in extracted {
             let wordless = is_wordless(&message.message);
-            let origin = messages.entry(message.message).or_default();
+            let order = messages.len();
+            let origin = messages.entry(message.message).or_insert_with(|| Origin {
+                order,
+                ..Origin::default()
+            });
             origin.files.insert(chapter.clone());
             origin.wordless = wordless;
             origin.code |= code_lines.contains(&line);
@@ -165,7 +177,7 @@ fn code_lines_and_anchors(text: &str) -> (BTreeSet<usize>, BTreeMap<usize, Strin
 fn is_wordless(markdown: &str) -> bool {
     !extract_events(markdown, None)
         .iter()
-        .any(|(_, e)| matches!(e, Event::Text(t) if t.chars().any(char::is_alphabetic)))
+        .any(|(_, e)| matches!(e, Event::Text(t) if t.chars().any(|c| c.is_ascii_alphabetic())))
 }
 
 fn anchor_of(words: &str) -> String {
@@ -214,6 +226,8 @@ fn complete_files(english: &BTreeMap<String, Origin>) -> BTreeSet<String> {
 
 /// A failure message: a headline, then each message quoted with the files it is in.
 fn report(headline: &str, msgids: &[(&str, String)], fix: &str) -> String {
+    let mut msgids = msgids.to_vec();
+    msgids.sort_by_key(|(id, _)| english().get(*id).map_or(usize::MAX, |o| o.order));
     let mut out = format!("{} {headline}:\n", msgids.len());
     for (msgid, files) in msgids.iter().take(QUOTED) {
         let short: String = msgid.chars().take(100).collect();
@@ -378,5 +392,66 @@ fn translations_keep_the_code_spans_links_and_anchors_of_their_english() {
              names stay English), and end a section heading's Korean with the English anchor, \
              `{#id}`, so links to it still land",
         )
+    );
+}
+
+/// Each code block of a chapter: its info string (`rust,file=PATH`, or `indented`) and its text.
+fn code_blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for (_, event) in extract_events(markdown, None) {
+        match event {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => info.to_string(),
+                    CodeBlockKind::Indented => "indented".into(),
+                };
+                current = Some((info, String::new()));
+            }
+            Event::Text(text) => {
+                if let Some((_, body)) = current.as_mut() {
+                    body.push_str(&text);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => blocks.extend(current.take()),
+            _ => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_chapter_in_korean_has_the_code_blocks_of_the_english() {
+    let path = docs().join("po/ko.po");
+    let catalog =
+        polib::po_file::parse(&path).unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
+    let src = docs().join("src");
+    let mut differ = Vec::new();
+    let chapters = chapters(&read(&src.join("SUMMARY.md")));
+    assert!(chapters.len() > 5, "SUMMARY.md lists only {chapters:?}");
+    for chapter in chapters {
+        let english = read(&src.join(&chapter));
+        // What mdbook-gettext does to a chapter (its `translate`).
+        let events = extract_events(&english, None);
+        let translated = translate_events(&events, &catalog)
+            .unwrap_or_else(|e| panic!("{chapter}: the Korean does not fit the English: {e:?}"));
+        let (korean, _) = reconstruct_markdown(&translated, None)
+            .unwrap_or_else(|e| panic!("{chapter}: cannot rebuild the Korean Markdown: {e:?}"));
+        let (before, after) = (code_blocks(&english), code_blocks(&korean));
+        if before != after {
+            let first = before.iter().zip(&after).position(|(b, a)| b != a);
+            differ.push(format!(
+                "{chapter}: {} code blocks in English, {} in Korean; first difference at block {}",
+                before.len(),
+                after.len(),
+                first.map_or("past the shorter list".into(), |i| format!("{} ({:?})", i + 1, before[i].0)),
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "the Korean edition changes code blocks of the English (a translated message swallowed or \
+         split one):\n  {}\nfind the message in docs/po/ko.po whose msgstr adds or removes a ``` fence",
+        differ.join("\n  ")
     );
 }
