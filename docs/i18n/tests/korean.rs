@@ -73,10 +73,9 @@ fn cut_english() -> BTreeMap<String, Origin> {
     for (_, message) in extract_messages(&summary).expect("SUMMARY.md is Markdown") {
         // mdbook-xgettext keeps a title's text, not its link: "[Glossary](glossary.md)".
         let order = messages.len();
-        let origin = messages.entry(strip_links(&message.message)).or_insert_with(|| Origin {
-            order,
-            ..Origin::default()
-        });
+        let origin = messages
+            .entry(strip_links(&message.message))
+            .or_insert_with(|| Origin { order, ..Origin::default() });
         origin.files.insert("SUMMARY.md".into());
     }
     for chapter in chapters(&summary) {
@@ -87,10 +86,8 @@ fn cut_english() -> BTreeMap<String, Origin> {
         for (line, message) in extracted {
             let wordless = is_wordless(&message.message);
             let order = messages.len();
-            let origin = messages.entry(message.message).or_insert_with(|| Origin {
-                order,
-                ..Origin::default()
-            });
+            let origin =
+                messages.entry(message.message).or_insert_with(|| Origin { order, ..Origin::default() });
             origin.files.insert(chapter.clone());
             origin.wordless = wordless;
             origin.code |= code_lines.contains(&line);
