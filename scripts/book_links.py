@@ -2,7 +2,8 @@
 
     python3 scripts/book_links.py docs/src docs/book
 
-Built HTML: every href and src that does not leave the book (no scheme, no //host) must name a
+Built HTML, every edition under the folder (docs/book and the Korean docs/book/ko): every href
+and src that does not leave the book (no scheme, no //host) must name a
 file that exists, and its #fragment an id in that file. Markdown: every relative link between
 chapters ([text](04-chat.md#the-hub) and ![alt](chat.svg)) must name a file in docs/src, and a
 fragment must be a heading id that mdBook generated for that chapter. Exits 1 and lists every
