@@ -30,6 +30,7 @@ pub fn accept_loop(
     serve: impl Fn(Traced<TcpStream>, SocketAddr) + Send + Sync + 'static,
 ) -> io::Result<()> {
     shutdown.wake_on_trigger(listener)?;
+    let addr = listener.local_addr()?;
     let serve = Arc::new(serve);
     let mut workers = Workers::new();
     loop {
@@ -57,7 +58,7 @@ pub fn accept_loop(
     // the count is every thread this loop started (each joined, now or when it ended), not how
     // many were still running: that would depend on which thread the Ctrl-C woke first.
     let started = workers.join_all();
-    info!("accept loop stopped: {started} connection thread(s) started, all joined");
+    info!("stopped accepting on {addr}: {started} connection thread(s) started, all joined");
     Ok(())
 }
 
