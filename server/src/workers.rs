@@ -131,7 +131,12 @@ mod tests {
         }
         assert_eq!(workers.live(), 0, "the first thread ended within 3 s");
         let (release, wait) = mpsc::channel::<()>();
-        workers.spawn("waits".into(), move || drop(wait.recv())).expect("a thread");
+        workers
+            .spawn("waits".into(), move || {
+                let _ = wait.recv();
+            })
+            .expect("a thread");
+        assert_eq!(workers.live(), 1, "one thread still running, as at a Ctrl-C");
         drop(release);
         assert_eq!(workers.join_all(), 2);
     }
