@@ -30,6 +30,7 @@ pub fn accept_loop(
     serve: impl Fn(Traced<TcpStream>, SocketAddr) + Send + Sync + 'static,
 ) -> io::Result<()> {
     shutdown.wake_on_trigger(listener)?;
+    let addr = listener.local_addr()?;
     let serve = Arc::new(serve);
     let mut workers = Workers::new();
     loop {
@@ -52,8 +53,12 @@ pub fn accept_loop(
             warn!("cannot start a thread for {peer}: {e}");
         }
     }
-    info!("stopping: {} client(s) still connected", workers.live());
-    workers.join_all();
+    // Logged after the joins, not before: the connection threads say goodbye while this one
+    // waits, so a line logged before them would land among theirs, elsewhere on every run. And
+    // the count is every thread this loop started (each joined, now or when it ended), not how
+    // many were still running: that would depend on which thread the Ctrl-C woke first.
+    let started = workers.join_all();
+    info!("stopped accepting on {addr}: {started} connection thread(s) started, all joined");
     Ok(())
 }
 
@@ -61,6 +66,8 @@ pub fn accept_loop(
 #[derive(Default)]
 pub struct Workers {
     handles: Vec<JoinHandle<()>>,
+    /// Every thread ever started, the finished ones included.
+    started: usize,
 }
 
 impl Workers {
@@ -73,6 +80,7 @@ impl Workers {
         self.reap();
         let handle = thread::Builder::new().name(name).stack_size(STACK_SIZE).spawn(work)?;
         self.handles.push(handle);
+        self.started += 1;
         Ok(())
     }
 
@@ -84,9 +92,11 @@ impl Workers {
 
     /// Waits for every thread. Call it after `shutdown` fired: handlers see their reads end and
     /// say goodbye; one stuck in a write has its socket closed under it after
-    /// `common::shutdown::GRACE`, so this returns within about a second.
-    pub fn join_all(mut self) {
+    /// `common::shutdown::GRACE`, so this returns within about a second. Returns how many
+    /// threads were ever started: all of them have been joined now.
+    pub fn join_all(mut self) -> usize {
         self.handles.drain(..).for_each(join);
+        self.started
     }
 
     fn reap(&mut self) {
@@ -101,5 +111,33 @@ fn join(handle: JoinHandle<()>) {
     if handle.join().is_err() {
         // The panic message is already on stderr; the server itself keeps going.
         log::error!("thread {name} panicked; its client was dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn join_all_counts_every_thread_started_whether_it_ended_early_or_not() {
+        let mut workers = Workers::new();
+        workers.spawn("ends at once".into(), || {}).expect("a thread");
+        // Wait (bounded) until it has ended and been reaped, as a departed client's thread is.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while workers.live() > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(workers.live(), 0, "the first thread ended within 3 s");
+        let (release, wait) = mpsc::channel::<()>();
+        workers
+            .spawn("waits".into(), move || {
+                let _ = wait.recv();
+            })
+            .expect("a thread");
+        assert_eq!(workers.live(), 1, "one thread still running, as at a Ctrl-C");
+        drop(release);
+        assert_eq!(workers.join_all(), 2);
     }
 }

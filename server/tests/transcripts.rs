@@ -11,6 +11,7 @@
 //! ```console,session=echo,part=a,eof            client `a` (named with `name=a`) gets end of input
 //! ```console,session=echo,part=server,ctrl-c    Ctrl-C in terminal 1, and what it prints then
 //! ```console,session=echo,part=a+b,exit         what clients `a` and `b` each print, and then end
+//! ```console,session=chat,part=server,any-order threads racing: the lines come in any order
 //! ```
 //!
 //! A terminal the prose describes but does not show is an HTML comment, in the same order:
@@ -267,6 +268,8 @@ fn normalise(text: &str, ports: &HashMap<u16, u16>) -> String {
         }
         text = text.replace(&format!(":{real}"), &format!(":{book}"));
         text = text.replace(&format!(" {real}\n"), &format!(" {book}\n"));
+        // `nc HOST PORT`, as the chat server suggests.
+        text = text.replace(&format!("127.0.0.1 {real}"), &format!("127.0.0.1 {book}"));
     }
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
@@ -543,7 +546,16 @@ fn check_step(
     let until_exit =
         ["eof", "ctrl-c", "exit"].iter().any(|flag| step.flag(flag)) || expected.iter().any(|l| l == "...");
     let actual = terminal.next_lines(expected.len(), until_exit);
-    let (actual, expected) = (normalise(&actual.join("\n"), ports), normalise(&expected.join("\n"), ports));
+    let (mut actual, mut expected) =
+        (normalise(&actual.join("\n"), ports), normalise(&expected.join("\n"), ports));
+    if step.flag("any-order") {
+        let sorted = |text: &str| {
+            let mut lines: Vec<&str> = text.lines().collect();
+            lines.sort_unstable();
+            lines.join("\n")
+        };
+        (actual, expected) = (sorted(&actual), sorted(&expected));
+    }
     let assert = snapbox::Assert::new().palette(snapbox::report::Palette::plain());
     if let Err(error) = assert.try_eq(Some(&step.place), actual.into(), expected.into()) {
         for terminal in terminals.values_mut() {

@@ -117,8 +117,14 @@ fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &Outbox) -> Le
                 let _ = outbox.try_send(Delivery::Error("this chat speaks text messages, not binary".into()));
             }
             Err(EndReason::Closed(_)) => return LeaveReason::Quit,
-            Err(end @ (EndReason::Failed(..) | EndReason::Lost(_))) => {
+            Err(end @ EndReason::Failed(..)) => {
                 info!("member {member}: {end}");
+                return LeaveReason::Lost;
+            }
+            // Our own Ctrl-C ends the stream this way too (it shut our reading side), and the
+            // hub logs every departure with its reason: the detail is for `RUST_LOG=debug`.
+            Err(end @ EndReason::Lost(_)) => {
+                debug!("member {member}: {end}");
                 return LeaveReason::Lost;
             }
         }
