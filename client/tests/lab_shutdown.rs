@@ -51,8 +51,11 @@ fn tcp_member(addr: SocketAddr, ready: Arc<Barrier>, talk: Option<Arc<AtomicBool
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     thread::spawn(move || {
         let mut welcome = String::new();
-        reader.read_line(&mut welcome).map_err(|e| e.to_string())?;
+        let joined = reader.read_line(&mut welcome).map_err(|e| format!("no welcome: {e}"));
+        // Every client meets at the barrier, even one that failed to join: otherwise the test
+        // would wait there forever instead of failing.
         ready.wait();
+        joined?;
         let talking = talk.map(|stop| {
             let mut stream = stream;
             thread::spawn(move || {
