@@ -53,6 +53,10 @@
 //!    on stderr (the chapter's transcripts then come from that test); in-process tests that
 //!    want the text use [`Traced::on`] with their own [`Sink`].
 //!
+//! A server can also show one connection to someone while it lives ([`Traced::watch`]): the
+//! lab's wire panel learns from a request who is watching, after the connection was wrapped,
+//! so this second tap is a slot set and cleared request by request (see `trace/watch.rs`).
+//!
 //! A test captures the output with [`Traced::on`] and a [`Sink`] of its own, or, for servers it
 //! runs in-process, turns tracing on with [`enable_into`] and a sink it reads
 //! (`client/tests/trace.rs`).
