@@ -23,7 +23,7 @@
 //! unescaped (see [`dump`]).
 //!
 //! The trace never changes what the program does: the bytes, their order and the results of
-//! the calls are the socket's own, the trace only looks. Off (the default) it costs one branch
+//! the calls are the socket's own, the trace only looks. Off (the default) it costs two branches
 //! per call: [`Traced::new`] returns a pass-through without any tracing state at all.
 //!
 //! ## How a lesson adopts it (the wiring plan)
