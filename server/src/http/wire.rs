@@ -51,6 +51,8 @@ const TICK: Duration = Duration::from_millis(250);
 
 /// The query parameter of a request that asks to be shown to a viewer: `/poll?...&wire=T`.
 pub const WIRE_PARAM: &str = "wire";
+/// The query parameter of the viewer itself: `/wire?token=T`.
+pub const TOKEN_PARAM: &str = "token";
 const CONFLICT: Status = (409, "Conflict");
 
 /// The viewers of one server, by token.
@@ -131,7 +133,7 @@ impl Wire {
     /// `GET /wire?token=T`: the events of T's connections as Server-Sent Events, until the
     /// viewer leaves or the server stops.
     fn serve(&self, connection: &mut Connection, request: &Request) -> AfterResponse {
-        let token = match query(&request.target, "token") {
+        let token = match query(&request.target, TOKEN_PARAM) {
             Some(Ok(token)) if valid(&token) => token,
             _ => {
                 let why = format!(
@@ -157,9 +159,11 @@ impl Wire {
             }
             viewers.insert(token.clone(), viewer.clone());
         }
-        info!("{}: watching its wire", connection.peer());
+        let peer = connection.peer();
+        info!("{peer}: watching its wire");
         stream_to_viewer(connection, &viewer, &events);
         self.lock().remove(&token);
+        info!("{peer}: stopped watching its wire");
         AfterResponse::Close
     }
 }
