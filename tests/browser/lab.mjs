@@ -48,6 +48,8 @@ try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => fail(`the page threw: ${e.message}`));
   await page.goto(url);
+  // The panel's viewer is registered before the page's first request, which it must show.
+  await page.locator("#wire-log pre", { hasText: "showing the connections" }).waitFor({ timeout: 10_000 });
   const shown = async () => (await page.locator("#log li").allTextContents());
   const steps = ["ws", "sse", "long-poll", "poll", "ws", "sse"];
   for (const [step, transport] of steps.entries()) {
