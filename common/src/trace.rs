@@ -23,7 +23,7 @@
 //! unescaped (see [`dump`]).
 //!
 //! The trace never changes what the program does: the bytes, their order and the results of
-//! the calls are the socket's own, the trace only looks. Off (the default) it costs one branch
+//! the calls are the socket's own, the trace only looks. Off (the default) it costs two branches
 //! per call: [`Traced::new`] returns a pass-through without any tracing state at all.
 //!
 //! ## How a lesson adopts it (the wiring plan)
@@ -53,6 +53,10 @@
 //!    on stderr (the chapter's transcripts then come from that test); in-process tests that
 //!    want the text use [`Traced::on`] with their own [`Sink`].
 //!
+//! A server can also show one connection to someone while it lives ([`Traced::watch`]): the
+//! lab's wire panel learns from a request who is watching, after the connection was wrapped,
+//! so this second tap is a slot set and cleared request by request (see `trace/watch.rs`).
+//!
 //! A test captures the output with [`Traced::on`] and a [`Sink`] of its own, or, for servers it
 //! runs in-process, turns tracing on with [`enable_into`] and a sink it reads
 //! (`client/tests/trace.rs`).
@@ -60,7 +64,9 @@
 pub mod dump;
 mod http;
 mod lines;
+mod tap;
 mod view;
+mod watch;
 mod websocket;
 
 use std::fmt;
@@ -68,9 +74,11 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::TcpStream;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
-use view::{Conversation, Direction, Views};
+use tap::Tap;
+use view::{Direction, Views};
+use watch::WatchSlot;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -132,13 +140,9 @@ pub struct Traced<S> {
     /// `None` when tracing is off: then nothing but this test stands between the lesson and
     /// the socket.
     tap: Option<Arc<Tap>>,
-}
-
-/// What a traced connection shares between its clones.
-struct Tap {
-    peer: String,
-    sink: Sink,
-    conversation: Mutex<Conversation>,
+    /// A second tap that a server sets and clears while the connection lives (see
+    /// [`Traced::watch`]); `None` until it first does.
+    watch: Option<Arc<WatchSlot>>,
 }
 
 impl Traced<TcpStream> {
@@ -155,21 +159,40 @@ impl Traced<TcpStream> {
     /// Another handle to the same socket (see [`TcpStream::try_clone`]), traced into the same
     /// conversation: a reader thread and a writer thread each hold one.
     pub fn try_clone(&self) -> io::Result<Self> {
-        Ok(Traced { stream: self.stream.try_clone()?, tap: self.tap.clone() })
+        Ok(Traced { stream: self.stream.try_clone()?, tap: self.tap.clone(), watch: self.watch.clone() })
     }
 }
 
 impl<S> Traced<S> {
     /// A pass-through that never traces.
     pub fn off(stream: S) -> Self {
-        Traced { stream, tap: None }
+        Traced { stream, tap: None, watch: None }
     }
 
     /// A stream traced as `layer` into `sink`, whatever [`enabled`] says; `peer` names the other
     /// end in each event.
     pub fn on(stream: S, peer: impl fmt::Display, layer: Layer, sink: Sink) -> Self {
-        let conversation = Mutex::new(Conversation::new(layer));
-        Traced { stream, tap: Some(Arc::new(Tap { peer: peer.to_string(), sink, conversation })) }
+        Traced { stream, tap: Some(Arc::new(Tap::new(peer, layer, sink, true))), watch: None }
+    }
+
+    /// Shows this connection to `sink` from now on, whatever [`enabled`] says, until
+    /// [`Traced::unwatch`]: each event with the layer's view and no hex dump, decoded as `layer`
+    /// from a fresh start. `received` are bytes already read that belong to what follows (the
+    /// request a server read before it knew who watches), shown first. Clones made after this
+    /// call share the watcher (a WebSocket's reader and writer).
+    pub fn watch(&mut self, peer: impl fmt::Display, layer: Layer, sink: Sink, received: &[u8]) {
+        let tap = Arc::new(Tap::new(peer, layer, sink, false));
+        if !received.is_empty() {
+            tap.record(Direction::Received, &Ok(received.len()), &[received]);
+        }
+        self.watch.get_or_insert_with(Default::default).set(Some(tap));
+    }
+
+    /// Stops showing this connection to the sink [`Traced::watch`] gave, if any.
+    pub fn unwatch(&self) {
+        if let Some(slot) = &self.watch {
+            slot.set(None);
+        }
     }
 
     pub fn is_traced(&self) -> bool {
@@ -189,73 +212,32 @@ impl<S> Traced<S> {
     }
 
     fn received(&self, result: &io::Result<usize>, bufs: &[&[u8]]) {
-        if let Some(tap) = &self.tap {
-            tap.record(Direction::Received, result, bufs);
-        }
+        self.record(Direction::Received, result, bufs);
     }
 
     fn sent(&self, result: &io::Result<usize>, bufs: &[&[u8]]) {
+        self.record(Direction::Sent, result, bufs);
+    }
+
+    fn record(&self, direction: Direction, result: &io::Result<usize>, bufs: &[&[u8]]) {
         if let Some(tap) = &self.tap {
-            tap.record(Direction::Sent, result, bufs);
+            tap.record(direction, result, bufs);
+        }
+        if let Some(tap) = self.watch.as_ref().and_then(|slot| slot.get()) {
+            tap.record(direction, result, bufs);
         }
     }
 
     fn received_vectored(&self, result: &io::Result<usize>, bufs: &[IoSliceMut<'_>]) {
-        if self.tap.is_some() {
+        if self.tap.is_some() || self.watch.is_some() {
             self.received(result, &bufs.iter().map(|buf| &**buf).collect::<Vec<_>>());
         }
     }
 
     fn sent_vectored(&self, result: &io::Result<usize>, bufs: &[IoSlice<'_>]) {
-        if self.tap.is_some() {
+        if self.tap.is_some() || self.watch.is_some() {
             self.sent(result, &bufs.iter().map(|buf| &**buf).collect::<Vec<_>>());
         }
-    }
-}
-
-impl Tap {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Conversation> {
-        self.conversation.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Prints one event: what one call moved (the first `n` bytes of `bufs`), or how it ended.
-    #[cold]
-    #[inline(never)]
-    fn record(&self, direction: Direction, result: &io::Result<usize>, bufs: &[&[u8]]) {
-        let (arrow, way) = match direction {
-            Direction::Sent => (">>", "to"),
-            Direction::Received => ("<<", "from"),
-        };
-        let peer = &self.peer;
-        let n = match result {
-            Ok(0) if direction == Direction::Received => {
-                let text =
-                    format!("{arrow} {way} {peer}: end of stream (read returned 0: the peer closed)\n");
-                return (self.sink.0)(&text);
-            }
-            Ok(n) => *n,
-            // A timeout is the lesson's business (it logs what it does about it); so is a signal.
-            Err(e) if crate::net::is_timeout(e) || e.kind() == io::ErrorKind::Interrupted => return,
-            Err(e) => {
-                let text = format!("{arrow} {way} {peer}: error: {}\n", crate::net::describe(e));
-                return (self.sink.0)(&text);
-            }
-        };
-        let bytes: Vec<u8> = bufs.iter().flat_map(|buf| buf.iter().copied()).take(n).collect();
-        let mut text = format!("{arrow} {way} {peer}, {} bytes\n", dump::thousands(n as u64));
-        // Decoding and printing under one lock: the events of one connection print in the order
-        // they were decoded, even when a reader thread and a writer thread both trace.
-        let mut conversation = self.lock();
-        let mut views = Views::default();
-        conversation.feed(direction, &bytes, &mut views);
-        for (tag, line) in &views.lines {
-            text.push_str(&format!("   {tag:<5} {line}\n"));
-        }
-        if views.left_out > 0 {
-            text.push_str(&format!("   … {} more decoded lines\n", dump::thousands(views.left_out as u64)));
-        }
-        dump::hex_dump(&mut text, &bytes, dump::DUMP_BYTES);
-        (self.sink.0)(&text);
     }
 }
 

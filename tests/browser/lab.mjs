@@ -3,8 +3,9 @@
 // back to WebSocket and to the stream again.
 //   node lab.mjs http://127.0.0.1:8080/ 127.0.0.1:7878
 // Exits 0 and prints "ok" when every transport carried a message both ways (Hangul included), a
-// line said while the page was switching arrived after the switch, and no switch showed a line the
-// page had shown before.
+// line said while the page was switching arrived after the switch, no switch showed a line the
+// page had shown before, and the wire panel showed each transport's own request heads (and, for
+// WebSocket, frame headers both ways) without running any markup a peer sent.
 import net from "node:net";
 import { chromium } from "playwright-core";
 
@@ -47,6 +48,8 @@ try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => fail(`the page threw: ${e.message}`));
   await page.goto(url);
+  // The panel's viewer is registered before the page's first request, which it must show.
+  await page.locator("#wire-log pre", { hasText: "showing the connections" }).waitFor({ timeout: 10_000 });
   const shown = async () => (await page.locator("#log li").allTextContents());
   const steps = ["ws", "sse", "long-poll", "poll", "ws", "sse"];
   for (const [step, transport] of steps.entries()) {
@@ -71,6 +74,18 @@ try {
     const hangul = `tcp to ${transport} (step ${step}): 반갑습니다, 세계!`;
     member.write(`${hangul}\n`);
     await page.locator("#log li", { hasText: `nc-user: ${hangul}` }).first().waitFor({ timeout: 10_000 });
+    // The wire panel: this transport's request as the server read it, its answer as written.
+    const wireSees = (text) => page.locator("#wire-log pre", { hasText: text }).first().waitFor({ timeout: 10_000 });
+    const target = { ws: "GET /ws?wire=", sse: "GET /stream?room=lobby", "long-poll": "GET /long-poll?room=lobby", poll: "GET /poll?room=lobby" }[transport];
+    await wireSees(target);
+    if (transport === "ws") {
+      await wireSees("HTTP/1.1 101 Switching Protocols");
+      await wireSees(/ws +FIN=1 opcode=1 \(text\) MASK=1 key=/); // what the page sent
+      await wireSees(/ws +FIN=1 opcode=1 \(text\) MASK=0 len=\d+ \(head 2 bytes\)/); // what it got
+    } else {
+      await wireSees("POST /send?wire=");
+      await wireSees("HTTP/1.1 200 OK");
+    }
     const requests = await page.locator("#costs tr.active td").nth(1).textContent();
     if (!(Number(requests) >= 1)) fail(`${transport}: the page counted ${requests} requests`);
     await page.click("#connect"); // disconnect
@@ -83,6 +98,17 @@ try {
     const repeated = [...counts].filter(([, n]) => n > 1).map(([text, n]) => `${n}x ${text}`);
     if (repeated.length) fail(`after switching to ${transport} (step ${step}) the page repeated: ${JSON.stringify(repeated)}`);
   }
+  // Markup from a peer, over WebSocket: shown as text in the log and on the wire, never run.
+  await page.fill("#nick", "web-markup");
+  await page.selectOption("#transport", "ws");
+  await page.click("#connect");
+  await page.locator("#log li", { hasText: "you are now web-markup in lobby" }).waitFor({ timeout: 10_000 });
+  const markup = `<img src=x onerror="window.pwned=1">`;
+  member.write(`${markup}\n`);
+  await page.locator("#wire-log pre", { hasText: "onerror" }).first().waitFor({ timeout: 10_000 });
+  await page.locator("#log li", { hasText: "onerror" }).first().waitFor({ timeout: 10_000 });
+  if (await page.evaluate(() => window.pwned) || await page.locator("img").count()) fail("a peer's markup ran");
+  console.log("wire panel: heads and frames shown, markup stayed text");
   console.log("ok");
 } catch (e) {
   fail(e.message);

@@ -18,6 +18,7 @@ pub mod query;
 pub mod request;
 pub mod response;
 pub mod site;
+pub mod wire;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};

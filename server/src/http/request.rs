@@ -31,6 +31,8 @@ pub struct Request {
     /// Who the client thinks it is talking to: the target's authority, or else the `Host` header.
     pub host: Option<String>,
     pub body: Vec<u8>,
+    /// The head as it arrived, byte for byte: what the lab's wire panel shows of it.
+    pub raw_head: Vec<u8>,
     /// Bytes read past this request that are not HTTP: filled only by [`super::read_request`], for
     /// a connection that switches protocols after its one request (lesson 7's handshake).
     pub tail: Vec<u8>,
@@ -131,7 +133,7 @@ impl RequestReader {
     /// The next whole request, `None` while more bytes are needed.
     pub fn next_request(&mut self) -> Result<Option<Request>, ReadError> {
         if self.pending.is_none() {
-            let Some((request, end)) = parse_head(&self.buffer)? else {
+            let Some((mut request, end)) = parse_head(&self.buffer)? else {
                 if self.buffer.len() > MAX_HEAD_BYTES {
                     return Err(bad(
                         HEADERS_TOO_LARGE,
@@ -141,7 +143,7 @@ impl RequestReader {
                 return Ok(None);
             };
             let length = body_length(&request, self.max_body)?;
-            self.buffer.drain(..end);
+            request.raw_head = self.buffer.drain(..end).collect();
             self.pending = Some((request, length));
         }
         match self.pending.take() {
@@ -197,6 +199,7 @@ pub fn parse_head(buffer: &[u8]) -> Result<Option<(Request, usize)>, ReadError> 
         headers,
         host: None,
         body: Vec::new(),
+        raw_head: Vec::new(),
         tail: Vec::new(),
     };
     // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; an absolute-form target's

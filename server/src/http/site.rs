@@ -141,6 +141,7 @@ mod tests {
             headers,
             host: Some(host.into()),
             body: Vec::new(),
+            raw_head: Vec::new(),
             tail: Vec::new(),
         }
     }

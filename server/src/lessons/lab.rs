@@ -6,6 +6,7 @@
 //! HTTP port (8080) --> | GET /         the browser page                                 |
 //!                      | GET /ws       lesson 8: WebSocket (the page, `cargo client ws`)|
 //!                      | /poll /long-poll /stream /send   lesson 5: HTTP               |
+//!                      | GET /wire     the page's wire panel (crate::http::wire)        |
 //!                      +----------------------------------------------------------------+
 //! ```
 //!
@@ -45,8 +46,9 @@ pub fn run(
     let closing = hub.clone();
     shutdown.on_trigger(move || closing.close());
     let limits = config.limits();
+    let wire = http::wire::Wire::default();
     http::serve(&web, shutdown, limits, origins, move |connection, request| {
-        route(connection, request, &hub, &config)
+        wire.answer(connection, request, |connection, request| route(connection, request, &hub, &config))
     })?;
     let _ = chat_side.join();
     info!("the lab is closed");
