@@ -53,7 +53,8 @@ try {
   const shown = async () => (await page.locator("#log li").allTextContents());
   const steps = ["ws", "sse", "long-poll", "poll", "ws", "sse"];
   for (const [step, transport] of steps.entries()) {
-    const nick = `web-${transport}`;
+    // A nickname per step: a transport used twice must not find the first visit's lines.
+    const nick = `web-${transport}${step}`;
     // Said while the page is not connected: the next transport must bring it, once.
     const meanwhile = `said before step ${step}, 잠깐만요`;
     member.write(`${meanwhile}\n`);
