@@ -179,6 +179,9 @@ impl Broker {
 
     /// Keeps this server's nicknames alive (and takes them back after the broker restarted).
     pub fn refresh(&self, c: &mut Connection, nicks: &[(String, String)]) -> RedisResult<()> {
+        if nicks.is_empty() {
+            return Ok(()); // an empty pipeline is an error to Redis
+        }
         let mut pipe = redis::pipe();
         for (skeleton, nick) in nicks {
             let value = format!("{}\n{nick}", self.server);

@@ -45,10 +45,19 @@ impl Hub {
     /// A hub joined to other servers' hubs through `broker`, with its reader thread running
     /// (it stops when the hub closes; [`Hub::join_reader`] waits for it).
     pub fn with_broker(limits: Limits, broker: Broker) -> std::io::Result<Arc<Hub>> {
+        // Connected before the first member comes, so that nothing is said locally by mistake;
+        // a broker that is not there yet is a split from the start, and the reader retries.
+        let publisher = broker.connect(COMMAND_TIMEOUT);
+        if let Err(e) = &publisher {
+            warn!(
+                "the broker {} cannot be reached ({e}): serving this server's members alone, reconnecting",
+                broker.url()
+            );
+        }
         let relay = Relay {
+            split: AtomicBool::new(publisher.is_err()),
+            connection: Mutex::new(publisher.ok()),
             broker,
-            connection: Mutex::new(None),
-            split: AtomicBool::new(false),
             reader: Mutex::new(None),
         };
         let hub = Arc::new(Hub { relay: Some(relay), ..Hub::new(limits) });
