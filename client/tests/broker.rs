@@ -45,7 +45,14 @@ fn lab_with_broker(url: &str, limits: Limits) -> Lab {
 fn tcp_member(addr: SocketAddr, room: &str) -> Raw {
     let mut member = Raw::connect(addr);
     member.send(&format!("/join {room}\n"));
-    while !member.line().starts_with("* you are now ") {}
+    // The welcome says "you are now guest-N in lobby" first: wait for the room asked for.
+    let moved = format!(" in {room}");
+    loop {
+        let line = member.line();
+        if line.starts_with("* you are now ") && line.ends_with(&moved) {
+            break;
+        }
+    }
     member
 }
 
@@ -56,7 +63,10 @@ fn ws_member(addr: SocketAddr, room: &str) -> tungstenite::WebSocket<TcpStream> 
     ws.send(Message::text(format!("/join {room}"))).unwrap();
     'joined: loop {
         if let Message::Text(text) = ws.read().unwrap() {
-            if text.lines().any(|line| line.starts_with("* you are now ")) {
+            if text
+                .lines()
+                .any(|line| line.starts_with("* you are now ") && line.ends_with(&format!(" in {room}")))
+            {
                 break 'joined;
             }
         }

@@ -269,6 +269,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_broker_address_that_is_not_redis_is_refused_with_the_expected_form() {
+        for url in ["localhost:6379", "http://127.0.0.1:6379", ""] {
+            let refused = Broker::new(url).err().unwrap_or_else(|| panic!("{url:?} was accepted"));
+            assert!(refused.contains("expected redis://HOST:PORT"), "{refused}");
+        }
+        assert!(Broker::new("redis://127.0.0.1:6379").is_ok(), "parsing never connects");
+    }
+
+    #[test]
     fn events_survive_the_stream_and_strangers_are_skipped() {
         let kinds = [
             EventKind::Message { nick: "민지".into(), text: "hi: \"there\"".into() },

@@ -268,6 +268,15 @@ fn follow(hub: Weak<Hub>) {
             }
             continue;
         };
+        // A publish that failed (a timeout, say) split the room while this connection stayed
+        // up: the publisher needs a connection of its own again.
+        if strong.is_split() {
+            match broker.connect(COMMAND_TIMEOUT) {
+                Ok(publisher) => strong.rejoin(publisher),
+                Err(_) => reader = None,
+            }
+            continue;
+        }
         let due = refreshed.is_none_or(|at| at.elapsed() >= NICK_TTL / 3);
         let result = if due {
             refreshed = Some(Instant::now());
