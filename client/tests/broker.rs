@@ -351,3 +351,21 @@ fn a_nickname_is_unique_across_servers_look_alikes_included() {
     other.send("/nick alice\n");
     assert!(wait_for(&mut other, |l| l.starts_with("* you are now alice")).is_some());
 }
+
+#[test]
+fn an_idle_lab_stays_joined_to_its_broker() {
+    if !RedisServer::installed("an_idle_lab_stays_joined_to_its_broker") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let hub = Hub::with_broker(Limits::default(), Broker::new(&redis.url()).unwrap()).unwrap();
+    // The reader's first job is refreshing its members' nickname claims, of which there are
+    // none: that must not look like a broken broker (it once sent Redis an empty pipeline).
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert!(!hub.is_split(), "an idle lab split from a broker that is up");
+        thread::sleep(Duration::from_millis(20));
+    }
+    hub.close();
+    hub.join_reader();
+}

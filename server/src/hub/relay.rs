@@ -48,11 +48,12 @@ impl Hub {
         // Connected before the first member comes, so that nothing is said locally by mistake;
         // a broker that is not there yet is a split from the start, and the reader retries.
         let publisher = broker.connect(COMMAND_TIMEOUT);
-        if let Err(e) = &publisher {
-            warn!(
+        match &publisher {
+            Ok(_) => info!("connected to the broker {}", broker.url()),
+            Err(e) => warn!(
                 "the broker {} cannot be reached ({e}): serving this server's members alone, reconnecting",
                 broker.url()
-            );
+            ),
         }
         let relay = Relay {
             split: AtomicBool::new(publisher.is_err()),
@@ -183,8 +184,6 @@ impl Hub {
         if relay.split.swap(false, Ordering::SeqCst) {
             info!("the broker {} is back: the rooms are joined again", relay.broker.url());
             tell_everyone(&state, "the lab's broker is back: the rooms are joined again (what was said on other servers meanwhile may be missing here)");
-        } else {
-            info!("connected to the broker {}", relay.broker.url());
         }
     }
 
