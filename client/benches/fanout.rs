@@ -1,6 +1,11 @@
 //! Chat fan-out: one message to 1,000 WebSocket members, and how long until the last one has it.
 //!
-//!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES]
+//!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES] [--labs N]
+//!
+//! With `--labs N`, N labs share the room through one Redis (`server lab --broker`, chapter 13),
+//! a `redis-server` this benchmark starts on a free port: the members are spread evenly over the
+//! labs, the publisher is on the first. `--labs 1` is one lab through Redis: compared with the
+//! embedded hub, what the broker costs per message.
 //!
 //! The lab (with room for the members) runs in this process: 1,000 members are 2,000 server
 //! threads (a reader and a writer each). The members themselves are read by *one* thread on an
@@ -16,6 +21,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::Shutdown;
+#[path = "../tests/support/redis_server.rs"]
+mod redis_server;
 use mio::{Events, Interest, Poll, Token};
 use server::hub::{Hub, Limits};
 
@@ -57,6 +64,11 @@ fn read_members(members: Vec<(TcpStream, Vec<u8>)>, epoll: Poll, epoch: Instant,
     }
 }
 
+/// The message number of the line sent before the measured ones: once every member has it,
+/// the "has entered" notices of 1,000 joins are behind us (with a broker they travel through
+/// the streams after the members are in, and would be measured otherwise).
+const WARM_UP: usize = usize::MAX;
+
 /// `Some((message number, arrival µs))` for a publisher line, `None` when a member is in the room.
 type Arrival = Option<(usize, u64)>;
 
@@ -68,7 +80,9 @@ fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>
         let used = buffer.len() - rest.len();
         let now = epoch.elapsed().as_micros() as u64;
         for line in String::from_utf8_lossy(&frame.payload).lines() {
-            if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok()) {
+            if line == "publisher: warm-up" {
+                let _ = out.send(Some((WARM_UP, now)));
+            } else if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok()) {
                 let _ = out.send(Some((seq, now)));
             } else if line.starts_with("* you are now ") {
                 let _ = out.send(None); // in the room: the hub has it
@@ -79,23 +93,56 @@ fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1).filter_map(|a| a.parse::<usize>().ok());
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let labs_flag = all.iter().position(|a| a == "--labs");
+    let brokered = labs_flag.and_then(|at| all.get(at + 1)).and_then(|n| n.parse::<usize>().ok());
+    let mut args = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| labs_flag.is_none_or(|at| *i != at + 1))
+        .filter_map(|(_, a)| a.parse::<usize>().ok());
     let members = args.next().unwrap_or(1000);
     let messages = args.next().unwrap_or(50);
 
-    let hub = Arc::new(Hub::new(Limits { max_members: members + 10, ..Limits::default() }));
-    let (tcp, web) = (TcpListener::bind("127.0.0.1:0").unwrap(), TcpListener::bind("127.0.0.1:0").unwrap());
-    let (tcp_addr, web_addr) = (tcp.local_addr().unwrap(), web.local_addr().unwrap());
-    let shutdown = Shutdown::new();
-    let stopper = shutdown.clone();
-    let config = server::lessons::http_chat::Config { max_connections: members + 10, ..Default::default() };
-    let server =
-        thread::spawn(move || server::lessons::lab::run(tcp, web, &stopper, hub, config, Default::default()));
+    let redis = brokered.map(|_| {
+        assert!(
+            redis_server::RedisServer::installed("the fan-out benchmark with --labs"),
+            "redis-server needed"
+        );
+        redis_server::RedisServer::start()
+    });
+    let labs = brokered.unwrap_or(1).max(1);
+    let mut servers = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..labs {
+        let limits = Limits { max_members: members + 10, ..Limits::default() };
+        let hub = match &redis {
+            Some(redis) => Hub::with_broker(limits, server::hub::Broker::new(&redis.url()).unwrap()).unwrap(),
+            None => Arc::new(Hub::new(limits)),
+        };
+        let (tcp, web) =
+            (TcpListener::bind("127.0.0.1:0").unwrap(), TcpListener::bind("127.0.0.1:0").unwrap());
+        addrs.push((tcp.local_addr().unwrap(), web.local_addr().unwrap()));
+        let shutdown = Shutdown::new();
+        let stopper = shutdown.clone();
+        let config =
+            server::lessons::http_chat::Config { max_connections: members + 10, ..Default::default() };
+        let server = thread::spawn(move || {
+            let result =
+                server::lessons::lab::run(tcp, web, &stopper, hub.clone(), config, Default::default());
+            hub.close();
+            hub.join_reader();
+            result
+        });
+        servers.push((shutdown, server));
+    }
+    let tcp_addr = addrs[0].0;
 
     // Members: the handshake blocking, one after another; then all of them on the event loop.
     let started = Instant::now();
     let sockets: Vec<(TcpStream, Vec<u8>)> = (0..members)
-        .map(|_| {
+        .map(|i| {
+            let web_addr = addrs[i % labs].1;
             let mut stream = TcpStream::connect(web_addr).unwrap();
             let already = client::upgrade::upgrade(
                 &mut stream,
@@ -134,11 +181,21 @@ fn main() {
     // The publisher's own copy of every line must be read, or its outbox fills up.
     thread::spawn(move || std::io::copy(&mut own, &mut std::io::sink()));
 
+    publisher.write_all(b"warm-up\n").unwrap();
+    let mut warm = 0;
+    while warm < members {
+        if let Some((WARM_UP, _)) =
+            arrived.recv_timeout(Duration::from_secs(60)).expect("the warm-up never arrived")
+        {
+            warm += 1;
+        }
+    }
+
     let mut sent_at = Vec::new();
     let mut last_arrival = vec![0u64; messages];
     let mut count = vec![0usize; messages];
     let mut take = |arrival: Arrival| {
-        if let Some((s, at)) = arrival {
+        if let Some((s, at)) = arrival.filter(|(s, _)| *s != WARM_UP) {
             last_arrival[s] = last_arrival[s].max(at);
             count[s] += 1;
         }
@@ -169,8 +226,12 @@ fn main() {
             .copied()
             .unwrap_or(f64::NAN)
     };
+    let how = match brokered {
+        Some(n) => format!("on {n} lab(s) through one Redis"),
+        None => "on one lab, embedded hub".to_string(),
+    };
     println!(
-        "chat fan-out: {members} WebSocket members, {messages} messages 50 ms apart (connecting them took {:.1} s)",
+        "chat fan-out: {members} WebSocket members {how}, {messages} messages 50 ms apart (connecting them took {:.1} s)",
         connect_time.as_secs_f64()
     );
     println!("| messages that reached every member | last member's delay p50 | p95 | p99 | max |");
@@ -182,7 +243,25 @@ fn main() {
         pct(99.0),
         pct(100.0)
     );
-    shutdown.trigger();
-    let _ = server.join();
+    if let Some(redis) = &redis {
+        // The broker's own cost: the publish script's round trip, which `publish` waits for
+        // under the hub's lock, one message after another.
+        let broker = server::hub::Broker::new(&redis.url()).unwrap();
+        let mut connection = broker.connect(Duration::from_secs(2)).unwrap();
+        let kind = server::hub::EventKind::Message { nick: "publisher".into(), text: "m 0".into() };
+        let rounds = 10_000;
+        let started = Instant::now();
+        for _ in 0..rounds {
+            broker.publish(&mut connection, "cost", &kind, 0, 100).unwrap();
+        }
+        let each = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+        println!(
+            "the broker per message: {each:.1} µs for the publish script's round trip ({rounds} in a row)"
+        );
+    }
+    for (shutdown, server) in servers {
+        shutdown.trigger();
+        let _ = server.join();
+    }
     let _ = reader.join();
 }

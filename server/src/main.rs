@@ -142,6 +142,13 @@ enum Lesson {
         /// Also let pages from this origin join over WebSocket; repeatable
         #[arg(long, value_name = "ORIGIN")]
         allow_origin: Vec<String>,
+        /// Rooms kept at once; the quietest empty one is forgotten to make space
+        #[arg(long, value_name = "N", default_value_t = hub::MAX_ROOMS)]
+        max_rooms: usize,
+        /// Share rooms with other labs through this Redis (chapter 13); without it, one
+        /// in-process hub
+        #[arg(long, value_name = "redis://HOST:PORT")]
+        broker: Option<String>,
     },
 }
 
@@ -193,7 +200,7 @@ fn run(lesson: Lesson) -> Result<(), String> {
             let limits = server::http::Limits { max_connections, ..Default::default() };
             lessons::ws_chat::run(bind(&listen.addr)?, &shutdown, members.hub(), limits, origins)
         }
-        Lesson::Lab { tcp, http, bind: host, members, max_connections, allow_origin } => {
+        Lesson::Lab { tcp, http, bind: host, members, max_connections, allow_origin, max_rooms, broker } => {
             let (tcp, web) = match host {
                 Some(host) => (on_host(&host, &tcp, "--tcp")?, on_host(&host, &http, "--http")?),
                 None => (tcp, http),
@@ -204,7 +211,17 @@ fn run(lesson: Lesson) -> Result<(), String> {
                 max_connections.unwrap_or(default.max_connections.max(2 * members.max_members));
             let config = http_chat::Config { max_connections, ..default };
             let origins = lessons::ws_chat::Origins { extra: allow_origin };
-            lessons::lab::run(tcp, web, &shutdown, members.hub(), config, origins)
+            let limits = Limits { max_members: members.max_members, max_rooms, ..Limits::default() };
+            let hub = match broker {
+                Some(url) => Hub::with_broker(limits, hub::Broker::new(&url)?)
+                    .map_err(|e| format!("cannot start the broker's reader: {e}"))?,
+                None => Arc::new(Hub::new(limits)),
+            };
+            let result = lessons::lab::run(tcp, web, &shutdown, hub.clone(), config, origins);
+            // Closed already after Ctrl-C; closing again is harmless and stops the reader.
+            hub.close();
+            hub.join_reader();
+            result
         }
     }
     .map_err(|e| format!("the server failed: {e}"))

@@ -69,7 +69,8 @@ fn shown(expected: &[String], typed: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The outside programs a session's commands run (`nc`, `curl`) that this machine lacks.
+/// The outside programs a session's commands run (`nc`, `curl`, `redis-server`) that this machine
+/// lacks.
 fn missing_tools(steps: &[Step]) -> Vec<&'static str> {
     let uses = |tool: &str| {
         steps.iter().filter_map(|s| s.command.as_deref()).any(|command| {
@@ -83,11 +84,11 @@ fn missing_tools(steps: &[Step]) -> Vec<&'static str> {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    ["nc", "curl"].into_iter().filter(|tool| uses(tool) && !installed(tool)).collect()
+    ["nc", "curl", "redis-server"].into_iter().filter(|tool| uses(tool) && !installed(tool)).collect()
 }
 
 fn run_session(chapter: &str, name: &str, steps: &[Step], path: &Path) {
-    let ports: HashMap<u16, u16> = free_ports(&[BOOK_PORTS.as_slice(), &[7979]].concat());
+    let ports: HashMap<u16, u16> = free_ports(&[BOOK_PORTS.as_slice(), &[7979, 6379]].concat());
     let mut terminals: HashMap<String, Terminal> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     for (index, step) in steps.iter().enumerate() {

@@ -18,7 +18,9 @@ pub struct Newer {
 impl Hub {
     /// The events of `room` with an id above `since`, oldest first.
     pub fn newer(&self, room: &str, since: u64) -> Newer {
-        self.lock().newer(room, since)
+        let mut state = self.lock();
+        self.follow_room(&mut state, room);
+        state.newer(room, since)
     }
 
     /// Like [`Hub::newer`], but if there is nothing yet, waits (without spinning) until there is,
@@ -26,6 +28,7 @@ impl Hub {
     pub fn wait_newer(&self, room: &str, since: u64, timeout: Duration) -> Newer {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
+        self.follow_room(&mut state, room);
         state.waiting += 1;
         let newer = loop {
             let newer = state.newer(room, since);

@@ -32,9 +32,11 @@ impl Hub {
         let id = state.next_member;
         state.next_member += 1;
         let nick = loop {
-            state.next_guest += 1;
-            let guest = format!("guest-{}", state.next_guest);
-            if state.nick_owner(&guest).is_none() {
+            // With a broker, guest numbers come from it: two servers never pick the same one.
+            let number = self.broker_guest(&state).unwrap_or(state.next_guest + 1);
+            state.next_guest = state.next_guest.max(number);
+            let guest = format!("guest-{number}");
+            if state.nick_owner(&guest).is_none() && self.claim_nick(&state, &guest).is_ok() {
                 break guest;
             }
         };
@@ -97,6 +99,7 @@ impl Hub {
         let mut state = self.lock();
         if let Some(member) = state.members.remove(&id) {
             info!("{} left the chat ({})", member.nick, reason.describe());
+            self.release_nick(&state, &member.nick);
             self.exit_room(&mut state, id, &member.room, &member.nick, reason, &mut kicks);
         }
         finish(state, kicks);
@@ -151,9 +154,14 @@ impl Hub {
             }
             _ => {}
         }
+        self.claim_nick(state, new)?;
         let member = state.members.get_mut(&id).expect("the caller checked the member");
         let from = std::mem::replace(&mut member.nick, new.to_string());
-        member.skeleton = skeleton(new);
+        let old_skeleton = std::mem::replace(&mut member.skeleton, skeleton(new));
+        if old_skeleton != member.skeleton {
+            self.release_nick(state, &from);
+        }
+        let member = state.members.get_mut(&id).expect("the caller checked the member");
         let room = member.room.clone();
         info!("{from} is now {new}");
         self.publish(state, &room, EventKind::Renamed { from, to: new.into() }, kicks);
@@ -177,6 +185,10 @@ impl Hub {
         let member = state.members.get_mut(&id).expect("entering member exists");
         member.room = room.to_string();
         let nick = member.nick.clone();
+        if !state.rooms.contains_key(room) {
+            state.rooms.insert(room.to_string(), Room::new());
+            self.backfill(state, room);
+        }
         state.rooms.entry(room.to_string()).or_insert_with(Room::new).members.insert(id);
         self.publish(state, room, EventKind::Entered { nick }, kicks);
     }

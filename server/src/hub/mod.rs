@@ -29,17 +29,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+pub mod broker;
 mod event;
 mod history;
 mod members;
 mod nick;
 mod outbox;
+mod relay;
 mod rooms;
 mod watchers;
 
 #[cfg(test)]
 mod tests;
 
+pub use broker::Broker;
 pub use event::{Delivery, Event, EventKind, LeaveReason};
 pub use history::Newer;
 pub use members::AfterCommand;
@@ -104,6 +107,8 @@ pub struct Hub {
     state: Mutex<State>,
     /// Notified after every event and on [`Hub::close`]: long-polling requests wait on it.
     changed: Condvar,
+    /// The broker that joins this hub to other servers' (`relay`), if any.
+    relay: Option<relay::Relay>,
 }
 
 #[derive(Default)]
@@ -137,7 +142,7 @@ type Kicks = Vec<Kick>;
 
 impl Hub {
     pub fn new(limits: Limits) -> Hub {
-        Hub { limits, state: Mutex::new(State::default()), changed: Condvar::new() }
+        Hub { limits, state: Mutex::new(State::default()), changed: Condvar::new(), relay: None }
     }
 
     pub fn limits(&self) -> &Limits {

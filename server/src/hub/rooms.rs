@@ -30,6 +30,11 @@ impl Room {
             last_active: Instant::now(),
         }
     }
+
+    /// The id of the newest event this room has seen (0: none yet).
+    pub(super) fn last_id(&self) -> u64 {
+        self.history.back().map_or(self.forgotten_up_to, |event| event.id)
+    }
 }
 
 impl Hub {
@@ -57,6 +62,7 @@ impl Hub {
             state.rooms.remove(&unused);
         }
         state.rooms.insert(room.to_string(), Room::new());
+        self.backfill(state, room);
         Ok(())
     }
 
@@ -127,29 +133,50 @@ impl Hub {
         self.publish(state, &member.room, EventKind::Left { nick: member.nick, reason }, kicks);
     }
 
-    /// Gives `kind` the hub's next id, keeps it in the history and offers it to every member
-    /// and watcher of the room without ever waiting. A member whose writer stalled (or whose
-    /// outbox is at its hard cap) is dropped, and its departure is itself published (which may
-    /// drop more: the loop ends when nobody is left to drop). Returns the id of `kind`.
+    /// Gives `kind` its id (the hub's next, or the broker's: see `relay`), keeps it in the
+    /// history and offers it to every member and watcher of the room without ever waiting. A
+    /// member whose writer stalled (or whose outbox is at its hard cap) is dropped, and its
+    /// departure is itself published (which may drop more: the loop ends when nobody is left to
+    /// drop). Returns the id of `kind`.
     pub(super) fn publish(&self, state: &mut State, room: &str, kind: EventKind, kicks: &mut Kicks) -> u64 {
-        let first = state.next_event + 1;
+        let mut first = None;
+        let mut pending = vec![kind];
+        while let Some(kind) = pending.pop() {
+            // With a broker the event goes out and comes back through the reader, in the
+            // stream's order; without one (or while split) it is delivered here and now.
+            let id = match self.relay(state, room, &kind) {
+                Some(id) => id,
+                None if !state.rooms.contains_key(room) => break,
+                None => {
+                    state.next_event += 1;
+                    let id = state.next_event;
+                    let event = Event { id, room: room.into(), time: SystemTime::now(), kind };
+                    pending.extend(self.deliver(state, Arc::new(event), kicks));
+                    id
+                }
+            };
+            first.get_or_insert(id);
+        }
+        self.changed.notify_all();
+        first.unwrap_or(state.next_event)
+    }
+
+    /// Keeps `event` in its room's history and offers it to the room's members and watchers;
+    /// returns the departures of the members that had to be dropped, to be published.
+    pub(super) fn deliver(&self, state: &mut State, event: Arc<Event>, kicks: &mut Kicks) -> Vec<EventKind> {
         // While the hub closes, each member is about to get its goodbye: a full outbox then
         // skips this line (dropping the member would cut it off before the goodbye), and nobody
         // is told who left (n members leaving would send n * n lines).
         let closing = state.closing;
-        let mut pending = vec![kind];
-        while let Some(kind) = pending.pop() {
-            state.next_event += 1;
-            let id = state.next_event;
-            let Some(r) = state.rooms.get_mut(room) else { break };
-            let event = Arc::new(Event { id, room: room.into(), time: SystemTime::now(), kind });
-            r.last_active = Instant::now();
+        state.next_event = state.next_event.max(event.id);
+        let now = Instant::now();
+        let mut dropped = Vec::new();
+        if let Some(r) = state.rooms.get_mut(&event.room) {
+            r.last_active = now;
             r.history.push_back(event.clone());
             if r.history.len() > self.limits.history_len {
                 r.forgotten_up_to = r.history.pop_front().map_or(0, |e| e.id);
             }
-            let now = r.last_active;
-            let mut dropped = Vec::new();
             for id in &r.members {
                 match self.offer(&state.members[id].outbox, &event, now) {
                     Ok(()) => {}
@@ -157,21 +184,23 @@ impl Hub {
                     Err(reason) => dropped.push((*id, reason)),
                 }
             }
-            if let Some(watchers) = state.watchers.get_mut(room) {
-                watchers.retain(|_, outbox| self.offer(outbox, &event, now).is_ok());
-            }
-            for (id, reason) in dropped {
-                r.members.remove(&id);
-                let member = state.members.remove(&id).expect("room members are members");
-                kicks.push(member.kick);
-                if !closing {
-                    warn!("dropping {}: {}", member.nick, reason.describe());
-                    pending.push(EventKind::Left { nick: member.nick, reason });
-                }
+            for (id, _) in &dropped {
+                r.members.remove(id);
             }
         }
-        self.changed.notify_all();
-        first
+        if let Some(watchers) = state.watchers.get_mut(&event.room) {
+            watchers.retain(|_, outbox| self.offer(outbox, &event, now).is_ok());
+        }
+        let mut departures = Vec::new();
+        for (id, reason) in dropped {
+            let member = state.members.remove(&id).expect("room members are members");
+            kicks.push(member.kick);
+            if !closing {
+                warn!("dropping {}: {}", member.nick, reason.describe());
+                departures.push(EventKind::Left { nick: member.nick, reason });
+            }
+        }
+        departures
     }
 
     /// Puts `event` in `outbox`, or says why its member must go: stalled (or at the outbox's

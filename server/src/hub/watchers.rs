@@ -21,6 +21,8 @@ impl Hub {
         if state.closing {
             let _ = outbox.try_send(Delivery::Goodbye);
         }
+        // With a broker, the reader must follow the room to hear it.
+        self.follow_room(&mut state, room);
         state.next_watcher += 1;
         let id = state.next_watcher;
         state.watchers.entry(room.to_string()).or_default().insert(id, outbox);

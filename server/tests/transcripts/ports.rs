@@ -27,6 +27,8 @@ pub fn localise(command: &str, ports: &HashMap<u16, u16>) -> String {
             text = text.replace(&format!("{host}:{book}"), &format!("{host}:{real}"));
             text = text.replace(&format!("{host} {book}"), &format!("{host} {real}"));
         }
+        // redis-server takes its port as `--port N`.
+        text = text.replace(&format!("--port {book}"), &format!("--port {real}"));
     }
     // Every `cargo server|client LESSON ...` segment of the line.
     let mut out = String::new();
