@@ -338,3 +338,25 @@ fn ctrl_c_stops_the_lab_with_raised_caps_within_a_second() {
     let status = server.exit_within(Duration::from_secs(1));
     assert!(status.success(), "the lab exited with {status}");
 }
+
+#[test]
+fn the_handshake_lesson_never_prints_a_peers_control_codes_to_the_terminal() {
+    let mut server = Process::spawn(&["handshake", "--addr", "127.0.0.1:0"]);
+    let addr = server.listening_addr();
+    let (mut stream, mut reader) = connect(addr);
+    // U+009B is CSI as one UTF-8 character (a terminal may obey it like ESC [), and U+202E turns
+    // the rest of the line around. HTTP refuses the C0 controls in a header; these pass.
+    let request = format!(
+        "GET /x\u{9b}2J HTTP/1.1\r\nHost: {addr}\r\nX-Note: \u{9b}2J and \u{202e}gnp.exe\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    assert!(read_line(&mut reader).starts_with("HTTP/1.1 101"));
+    for line in [server.wait_for("sent an HTTP request"), server.wait_for("X-Note")] {
+        assert!(!line.contains(['\u{9b}', '\u{202e}']), "a peer's control code reached the log: {line:?}");
+        assert!(line.contains('\u{fffd}'), "{line:?}");
+    }
+    server.interrupt();
+    assert!(server.exit_within(Duration::from_secs(2)).success());
+}

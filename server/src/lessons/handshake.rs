@@ -12,6 +12,7 @@
 use std::io::{self, Cursor, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
+use common::protocol::sanitize;
 use common::trace::{Layer, Traced};
 use common::{frame, handshake, Shutdown};
 use log::info;
@@ -60,9 +61,11 @@ fn serve(mut stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -
             return Err(format!("{} {}: {why}", status.0, status.1));
         }
     };
-    info!("1. {peer} sent an HTTP request: {} {}", request.method, request.target);
+    // The target and the header values are the peer's bytes: printed as text, never obeyed by
+    // the terminal as commands (HTTP lets bytes above 127 through, and UTF-8 has control codes).
+    info!("1. {peer} sent an HTTP request: {} {}", request.method, sanitize(&request.target));
     for (name, value) in &request.headers {
-        info!("     {name}: {value}");
+        info!("     {name}: {}", sanitize(value));
     }
 
     // 2. Does it ask for a WebSocket?
@@ -73,11 +76,15 @@ fn serve(mut stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -
             return Err(format!("2. not a WebSocket upgrade, answered {} {}: {why}", status.0, status.1));
         }
     };
-    info!("2. it asks to upgrade to WebSocket version 13, with the key {key}");
+    info!("2. it asks to upgrade to WebSocket version 13, with the key {}", sanitize(&key));
 
     // 3. The proof that we understood.
     let accept = handshake::accept_key(&key);
-    info!("3. Sec-WebSocket-Accept = base64(SHA-1(\"{key}\" + \"{}\")) = {accept}", handshake::GUID);
+    info!(
+        "3. Sec-WebSocket-Accept = base64(SHA-1(\"{}\" + \"{}\")) = {accept}",
+        sanitize(&key),
+        handshake::GUID
+    );
 
     // 4. The answer; after its blank line, the connection speaks WebSocket.
     let response = format!(
