@@ -10,16 +10,7 @@ use server::hub::{Hub, Limits};
 use server::lessons::{chat, echo, lifecycle};
 
 fn client(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the client binary");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    support::run_client(args, stdin)
 }
 
 #[test]

@@ -7,7 +7,7 @@
 mod redis_server;
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -112,17 +112,7 @@ fn next_sse_message(stream: &mut BufReader<TcpStream>) -> (u64, String) {
 
 /// `POST /send`; returns the id the server gave the message.
 fn post(addr: SocketAddr, room: &str, nick: &str, text: &str) -> u64 {
-    let body = serde_json::json!({"room": room, "nick": nick, "text": text}).to_string();
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        stream,
-        "POST /send HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = support::post(addr, room, nick, text);
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     body["id"].as_u64().unwrap_or_else(|| panic!("no id in {body}"))

@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use common::trace::{self, Sink};
@@ -15,16 +14,7 @@ use server::hub::{Hub, Limits};
 use server::lessons::{chat, echo, handshake, ws_echo};
 
 fn client(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the client binary");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    support::run_client(args, stdin)
 }
 
 /// One lesson's exchange: the client's arguments (without `--addr`), what it types, and what

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,18 +27,7 @@ fn open_stream(addr: SocketAddr, room: &str) -> BufReader<TcpStream> {
 
 /// Sends `POST /send` for `room`; returns the status line and the body.
 fn post(addr: SocketAddr, room: &str) -> String {
-    let body = format!(r#"{{"room": "{room}", "nick": "alice", "text": "hello {room}"}}"#);
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        stream,
-        "POST /send HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
+    support::post(addr, room, "alice", &format!("hello {room}"))
 }
 
 #[test]

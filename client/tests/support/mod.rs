@@ -163,3 +163,34 @@ pub fn http_server(
     };
     (start(run), hub)
 }
+
+/// Runs the client binary with `args`, `stdin` as its whole input; returns what it printed.
+pub fn run_client(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client binary");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `POST /send` of `text` as `nick` in `room`, on a fresh connection; the whole answer.
+pub fn post(addr: SocketAddr, room: &str, nick: &str, text: &str) -> String {
+    let body = serde_json::json!({"room": room, "nick": nick, "text": text}).to_string();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        stream,
+        "POST /send HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
