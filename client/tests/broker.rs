@@ -76,17 +76,7 @@ fn ws_member(addr: SocketAddr, room: &str) -> tungstenite::WebSocket<TcpStream> 
 
 /// An SSE stream of `room`, from `last` on (`Last-Event-ID`), past its response head.
 fn sse(addr: SocketAddr, room: &str, last: Option<u64>) -> BufReader<TcpStream> {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let resume = last.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
-    write!(&stream, "GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\n{resume}\r\n").unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        assert!(reader.read_line(&mut head).unwrap() > 0, "closed after {head:?}");
-    }
-    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    reader
+    support::open_stream(addr, room, last)
 }
 
 /// The next message event of an SSE stream: its id and `nick: text`.

@@ -3,26 +3,17 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
 use server::hub::{Hub, Limits, MAX_ROOMS};
 use server::lessons::http_chat::{self, Config};
-use support::{start, Raw, DEADLINE};
+use support::{start, Raw};
 
 fn open_stream(addr: SocketAddr, room: &str) -> BufReader<TcpStream> {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(stream, "GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        assert!(reader.read_line(&mut head).unwrap() > 0, "closed after {head:?}");
-    }
-    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    reader
+    support::open_stream(addr, room, None)
 }
 
 /// Sends `POST /send` for `room`; returns the status line and the body.

@@ -194,3 +194,19 @@ pub fn post(addr: SocketAddr, room: &str, nick: &str, text: &str) -> String {
     let _ = stream.read_to_string(&mut answer);
     answer
 }
+
+/// `GET /stream?room=ROOM` (resuming after `last`, as a browser does with `Last-Event-ID`) on a
+/// fresh connection; the reader, past the `200 OK` head.
+pub fn open_stream(addr: SocketAddr, room: &str, last: Option<u64>) -> BufReader<TcpStream> {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let resume = last.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
+    write!(&stream, "GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\n{resume}\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(reader.read_line(&mut head).unwrap() > 0, "closed after {head:?}");
+    }
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    reader
+}
