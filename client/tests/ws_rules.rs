@@ -13,7 +13,7 @@ use common::ws::unfinished::{Budget, Guard};
 use server::hub::{Hub, Limits};
 use server::lessons::ws_chat::Origins;
 use server::lessons::{handshake, ws_chat, ws_echo};
-use support::{start, Running, DEADLINE};
+use support::{read_head, start, Running, DEADLINE};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -98,16 +98,6 @@ fn upgraded(addr: SocketAddr) -> TcpStream {
     let head = read_head(&mut stream);
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     stream
-}
-
-fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
-        stream.read_exact(&mut byte).expect("an HTTP head before the deadline");
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).unwrap()
 }
 
 const MASK: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
