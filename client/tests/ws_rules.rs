@@ -158,12 +158,13 @@ fn the_first_frame_keeps_the_same_rules_on_the_handshake_lesson_as_on_the_echo()
 #[test]
 fn ctrl_c_tells_every_handshake_client_1001_even_before_its_first_frame() {
     let mut server = start(|l, s| handshake::run(l, s, handshake::MAX_CONNECTIONS));
-    let mut talking: Vec<TcpStream> = (0..4).map(|_| upgraded(server.addr)).collect();
+    // All 16 the lesson serves at once: 12 talking, 4 that have not sent a frame yet.
+    let mut talking: Vec<TcpStream> = (0..12).map(|_| upgraded(server.addr)).collect();
     for stream in &mut talking {
         stream.write_all(&common::frame::encode(0x1, b"hi", MASK)).unwrap();
         assert_eq!(next_frame(stream), (0x1, b"hi".to_vec()));
     }
-    let mut waiting: Vec<TcpStream> = (0..2).map(|_| upgraded(server.addr)).collect();
+    let mut waiting: Vec<TcpStream> = (0..4).map(|_| upgraded(server.addr)).collect();
     server.stop_within(Duration::from_secs(1)).unwrap();
     for stream in talking.iter_mut().chain(&mut waiting) {
         assert_eq!(close_code(stream), 1001);
