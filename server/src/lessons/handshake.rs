@@ -126,6 +126,9 @@ fn serve(
     let first = frame::read(&mut input, MAX_MESSAGE as u64);
     match &first {
         Ok(first) => describe(first),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            info!("5. the connection ended before a whole frame")
+        }
         Err(e) => info!("5. no whole first frame: {e}"),
     }
 
