@@ -45,7 +45,8 @@ fn a_plain_http_request_gets_426_from_the_lesson_server() {
     let stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(support::DEADLINE)).unwrap();
     let mut stream = stream;
-    std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let request = format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
     let mut response = String::new();
     std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{response}");

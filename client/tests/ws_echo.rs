@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use server::lessons::ws_echo;
-use support::{start, Running, DEADLINE};
+use support::{read_head, start, Running, DEADLINE};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
 
@@ -60,17 +60,6 @@ fn upgrade_request(extra: &[(&str, &str)]) -> Vec<u8> {
     }
     let lines: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
     format!("GET / HTTP/1.1\r\n{lines}\r\n").into_bytes()
-}
-
-/// Everything up to and including the blank line that ends an HTTP head.
-fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
-        stream.read_exact(&mut byte).expect("an HTTP head before the deadline");
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).unwrap()
 }
 
 /// A client frame: FIN set, the given opcode, masked with a fixed key (or not at all).

@@ -45,6 +45,37 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes of standard, padded base64, or `None` if `text` is not that (a wrong length, a
+/// character outside the alphabet, `=` anywhere but at the end).
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let sextet = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for (i, group) in bytes.chunks(4).enumerate() {
+        let padding = group.iter().rev().take_while(|&&c| c == b'=').count();
+        if padding > 2 || (padding > 0 && i + 1 < bytes.len() / 4) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &group[..4 - padding] {
+            n = (n << 6) | u32::from(sextet(c)?);
+        }
+        n <<= 6 * padding;
+        out.extend_from_slice(&n.to_be_bytes()[1..4 - padding]);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +94,15 @@ mod tests {
             [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")]
         {
             assert_eq!(base64(input.as_bytes()), expected);
+            assert_eq!(base64_decode(expected).as_deref(), Some(input.as_bytes()));
         }
+    }
+
+    #[test]
+    fn base64_decode_refuses_what_is_not_base64() {
+        for bad in ["Zg=", "Z===", "Zg==Zg==", "Zm9v!mFy", "Zm9v YmFy", "Zm9vYmF\u{e9}"] {
+            assert_eq!(base64_decode(bad), None, "{bad:?}");
+        }
+        assert_eq!(base64_decode("dGhlIHNhbXBsZSBub25jZQ==").map(|b| b.len()), Some(16));
     }
 }

@@ -21,6 +21,8 @@
 
 use std::borrow::Cow;
 
+use unicode_normalization::char::is_combining_mark;
+
 /// The room everyone starts in, and returns to with `/leave`.
 pub const LOBBY: &str = "lobby";
 
@@ -100,8 +102,20 @@ fn check_name(what: &str, name: &str, max: usize) -> Result<(), String> {
     if let Some(bad) = name.chars().find(|&c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
         return Err(format!("a {what} may hold letters, digits, '-', '_' and '.', not {:?}", bad));
     }
+    // Letters to Unicode that show nothing (a name of them looks empty, or like the same name
+    // without them), and a mark with no letter before it to sit on.
+    if let Some(bad) = name.chars().find(|c| BLANK_LETTERS.contains(c)) {
+        return Err(format!("a {what} must show on the screen: {bad:?} is a letter that shows nothing"));
+    }
+    if name.starts_with(is_combining_mark) {
+        return Err(format!("a {what} must start with a letter or digit that shows, not a combining mark"));
+    }
     Ok(())
 }
+
+/// Letters to Unicode that show nothing on the screen: the Hangul fillers (U+115F, U+1160,
+/// U+3164, U+FFA0) and the Khmer inherent vowels (U+17B4, U+17B5).
+pub const BLANK_LETTERS: [char; 6] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{17B4}', '\u{17B5}'];
 
 /// Makes text safe to print on someone's terminal.
 ///
@@ -194,7 +208,17 @@ mod tests {
         assert!(check_nick("").is_err());
         assert!(check_nick(&"x".repeat(MAX_NICK_CHARS)).is_ok());
         assert!(check_nick(&"x".repeat(MAX_NICK_CHARS + 1)).is_err());
-        for bad in ["a b", "a:b", "a\x1b[31m", "tab\t", "rtl\u{202E}"] {
+        // Letters that show nothing, alone or beside others, and marks on nothing.
+        let blank = [
+            "\u{3164}",
+            "\u{115F}\u{1160}",
+            "\u{FFA0}",
+            "a\u{3164}b",
+            "a\u{17B4}",
+            "\u{0345}",
+            "\u{0345}alice",
+        ];
+        for bad in ["a b", "a:b", "a\x1b[31m", "tab\t", "rtl\u{202E}"].into_iter().chain(blank) {
             assert!(check_nick(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(check_room(&"r".repeat(33)).unwrap_err(), "a room name has 1 to 32 characters, not 33");

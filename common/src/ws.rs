@@ -20,7 +20,10 @@
 //!
 //! Errors become close codes, sent by the writer: a protocol violation is 1002, invalid UTF-8 in
 //! a text message 1007, a message over the size limit 1009. (Going away, 1001, is the server's
-//! decision, not the connection's: the server sends it.)
+//! decision, not the connection's: the server sends it.) A server's reader also keeps to the
+//! limits on unfinished messages ([`unfinished`]): 1008 for one too slow, 1009 over the budget.
+
+pub mod unfinished;
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -34,6 +37,7 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext}
 
 use crate::trace::Traced;
 use tungstenite::Message;
+use unfinished::{Guard, Watch};
 
 /// After our Close frame, how long we keep reading what the client still sends before dropping
 /// the connection. Closing a socket that has unread bytes makes the kernel send a reset, which
@@ -72,7 +76,7 @@ pub fn split(
     }));
     let reader = Reader {
         context: WebSocketContext::from_partially_read(already_read, role, Some(config)),
-        stream: ReadHalf(stream),
+        stream: ReadHalf { stream, watch: None, timed: false },
         writer: writer.clone(),
     };
     Ok((reader, writer))
@@ -162,6 +166,12 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// Holds this reader to `guard`'s deadline and budget for unfinished messages (a server's
+    /// reader; a client trusts its server).
+    pub fn limit_unfinished(&mut self, guard: Guard) {
+        self.stream.watch = Some(Watch::new(guard));
+    }
+
     /// The next text or binary message, or why there will be none.
     pub fn recv(&mut self) -> Result<Message, EndReason> {
         loop {
@@ -185,26 +195,39 @@ impl Reader {
     }
 
     /// Turns a read error into a close code (sent) and an [`EndReason`].
-    fn fail(&self, error: Error) -> EndReason {
-        let (code, why) = match error {
-            Error::ConnectionClosed | Error::AlreadyClosed => return EndReason::Closed(None),
-            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                return EndReason::Lost("closed without a close frame".into())
-            }
-            Error::Io(e) => return EndReason::Lost(crate::net::describe(&e)),
-            Error::Protocol(e) => (CloseCode::Protocol, e.to_string()),
-            Error::Utf8(e) => (CloseCode::Invalid, format!("invalid UTF-8 in a text message: {e}")),
-            Error::Capacity(e) => (CloseCode::Size, e.to_string()),
-            other => (CloseCode::Error, other.to_string()),
+    fn fail(&mut self, error: Error) -> EndReason {
+        // A limit on unfinished messages was passed: its code, whatever the error says.
+        let refusal = self.stream.watch.as_mut().and_then(|watch| watch.refusal.take());
+        let (code, why) = match (refusal, error) {
+            (Some(refusal), _) => refusal,
+            (None, error) => match Self::close_code(error) {
+                Ok(close) => close,
+                Err(end) => return end,
+            },
         };
         self.writer.close(Some(close_frame(code, &why)));
         EndReason::Failed(code, why)
     }
 
+    /// The close code for a read error, or why the connection ended without one.
+    fn close_code(error: Error) -> Result<(CloseCode, String), EndReason> {
+        Ok(match error {
+            Error::ConnectionClosed | Error::AlreadyClosed => return Err(EndReason::Closed(None)),
+            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                return Err(EndReason::Lost("closed without a close frame".into()))
+            }
+            Error::Io(e) => return Err(EndReason::Lost(crate::net::describe(&e))),
+            Error::Protocol(e) => (CloseCode::Protocol, e.to_string()),
+            Error::Utf8(e) => (CloseCode::Invalid, format!("invalid UTF-8 in a text message: {e}")),
+            Error::Capacity(e) => (CloseCode::Size, e.to_string()),
+            other => (CloseCode::Error, other.to_string()),
+        })
+    }
+
     /// Ends the TCP connection once the WebSocket is closed: our FIN, then whatever the client
     /// still sends is read and dropped (for at most [`LINGER`]) so the close stays clean.
     pub fn finish(mut self) {
-        let stream = &mut self.stream.0;
+        let stream = &mut self.stream.stream;
         let _ = stream.shutdown(net::Shutdown::Write);
         let deadline = Instant::now() + LINGER;
         let mut buf = [0u8; 4096];
@@ -226,13 +249,34 @@ pub fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
     CloseFrame { code, reason: reason[..end].to_string().into() }
 }
 
-/// The reader's view of the socket: reads go to the socket, writes go nowhere. (Its context
-/// tries to write Pong and Close replies; the [`Writer`] sends those instead.)
-pub struct ReadHalf(Traced<TcpStream>);
+/// The reader's view of the socket: reads go to the socket (within the limits on unfinished
+/// messages, if any), writes go nowhere. (Its context tries to write Pong and Close replies; the
+/// [`Writer`] sends those instead.)
+pub struct ReadHalf {
+    stream: Traced<TcpStream>,
+    watch: Option<Watch>,
+    /// A read timeout is set on the socket.
+    timed: bool,
+}
 
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        let Some(watch) = &mut self.watch else { return self.stream.read(buf) };
+        loop {
+            // With a message under way the read waits for what is left of its deadline; a
+            // quiet connection between messages waits without one. (A small message arrives
+            // in one read: no system call to set a timeout.)
+            let wait = watch.wait()?;
+            if wait.is_some() || self.timed {
+                self.stream.set_read_timeout(wait)?;
+                self.timed = wait.is_some();
+            }
+            match self.stream.read(buf) {
+                Ok(n) => return watch.saw(&buf[..n]).map(|()| n),
+                Err(e) if crate::net::is_timeout(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::io::Write;
 
+use common::handshake::base64_decode;
+use common::ws::unfinished::Guard;
 use common::ws::{close_frame, split, Reader, Writer};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{Role, WebSocketConfig};
@@ -27,24 +29,45 @@ pub fn check_upgrade(request: &Request) -> Result<&str, Refusal> {
         let why = "the Connection header must list `Upgrade`".to_string();
         return Err((http::BAD_REQUEST, why, None));
     }
+    if request.minor_version < 1 {
+        let why = "a WebSocket upgrade needs HTTP/1.1; this request is HTTP/1.0".to_string();
+        return Err((http::BAD_REQUEST, why, None));
+    }
     if request.header("Sec-WebSocket-Version") != Some("13") {
         let why = "this server speaks WebSocket version 13 only".to_string();
         return Err((http::UPGRADE_REQUIRED, why, Some(("Sec-WebSocket-Version", "13"))));
     }
-    match request.header("Sec-WebSocket-Key") {
-        // The key is 16 random bytes in base64: always 24 characters.
-        Some(key) if key.len() == 24 => Ok(key),
-        Some(_) => Err((http::BAD_REQUEST, "Sec-WebSocket-Key must be 16 bytes in base64".into(), None)),
-        None => Err((http::BAD_REQUEST, "the Sec-WebSocket-Key header is missing".into(), None)),
+    // The key is 16 random bytes in base64 (24 characters), and there is one of it.
+    let mut keys = request.headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case("Sec-WebSocket-Key"));
+    match (keys.next(), keys.next()) {
+        (Some((_, key)), None) if base64_decode(key).is_some_and(|bytes| bytes.len() == 16) => Ok(key),
+        (Some(_), None) => {
+            Err((http::BAD_REQUEST, "Sec-WebSocket-Key must be 16 bytes in base64".into(), None))
+        }
+        (Some(_), Some(_)) => {
+            Err((http::BAD_REQUEST, "one Sec-WebSocket-Key header, not several".into(), None))
+        }
+        (None, _) => Err((http::BAD_REQUEST, "the Sec-WebSocket-Key header is missing".into(), None)),
     }
 }
 
-/// Answers a checked upgrade request with `101 Switching Protocols` and splits the connection.
+/// Answers a checked upgrade request with `101 Switching Protocols` and splits the connection;
+/// the reader keeps to the default limits on unfinished messages (`common::ws::unfinished`).
 /// On a bad request the client gets the HTTP error, and the caller the reason to log.
 pub fn upgrade(
     connection: &mut Connection,
     request: &Request,
     config: WebSocketConfig,
+) -> Result<(Reader, Writer), String> {
+    upgrade_within(connection, request, config, Guard::default())
+}
+
+/// [`upgrade`], with the limits on unfinished messages given (tests shorten them).
+pub fn upgrade_within(
+    connection: &mut Connection,
+    request: &Request,
+    config: WebSocketConfig,
+    guard: Guard,
 ) -> Result<(Reader, Writer), String> {
     let key = match check_upgrade(request) {
         Ok(key) => key,
@@ -61,7 +84,10 @@ pub fn upgrade(
     // and no read timeout left over from HTTP: a member who only reads is not "idle".
     let (mut stream, already_read) = connection.upgrade().map_err(|e| common::net::describe(&e))?;
     stream.write_all(response.as_bytes()).map_err(|e| common::net::describe(&e))?;
-    split(stream, already_read, Role::Server, config).map_err(|e| format!("cannot split the connection: {e}"))
+    let (mut reader, writer) = split(stream, already_read, Role::Server, config)
+        .map_err(|e| format!("cannot split the connection: {e}"))?;
+    reader.limit_unfinished(guard);
+    Ok((reader, writer))
 }
 
 /// The server is stopping: tells the client so (1001 Going Away), if the connection still allows it.

@@ -210,3 +210,14 @@ pub fn open_stream(addr: SocketAddr, room: &str, last: Option<u64>) -> BufReader
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     reader
 }
+
+/// Everything up to and including the blank line that ends an HTTP head.
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+        stream.read_exact(&mut byte).expect("an HTTP head before the deadline");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}

@@ -10,8 +10,10 @@
 //! - **DNS rebinding.** The attacker's own name, say `evil.example`, is made to resolve to
 //!   127.0.0.1: the browser then calls our server "evil.example" and treats it as the attacker's
 //!   site, so `Host` and `Origin` agree and the rule above passes. So the `Host` must be one of our
-//!   own names: on loopback, `127.0.0.1`, `localhost` or `[::1]` with our port; on a network
-//!   address, also this machine's addresses and the allowed origins' names. Otherwise 421.
+//!   own names: `127.0.0.1`, `localhost` or `[::1]`, with any port or none (the name is what a
+//!   rebinding page cannot fake; `Host: localhost` is what people type); on a network address,
+//!   also this machine's addresses and the allowed origins' names, with our port or none.
+//!   Otherwise 421.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -36,6 +38,10 @@ impl Origins {
     }
 }
 
+/// This machine's own names: no other machine can be behind them, so no page can rename a
+/// server to one of them.
+pub const LOOPBACK_NAMES: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
+
 /// The names this server answers to, and the origins it trusts.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -50,7 +56,7 @@ impl Site {
     /// network address or on every address (0.0.0.0), this machine's addresses and the host
     /// names of the allowed origins too.
     pub fn new(local: SocketAddr, origins: Origins) -> Site {
-        let mut names: Vec<String> = ["127.0.0.1", "localhost", "[::1]"].map(String::from).to_vec();
+        let mut names: Vec<String> = LOOPBACK_NAMES.map(String::from).to_vec();
         if !local.ip().is_loopback() {
             let mut ips: Vec<IpAddr> = vec![local.ip()];
             if local.ip().is_unspecified() {
@@ -80,8 +86,15 @@ impl Site {
         // An HTTP/1.0 client may send no Host at all: it cannot be a rebinding browser.
         let Some(host) = request.host.as_deref() else { return Ok(()) };
         let (name, port) = split_host(host);
-        let ours = name.is_some_and(|n| self.names.iter().any(|ours| ours.eq_ignore_ascii_case(&n)));
-        if ours && port.unwrap_or(80) == self.port {
+        let is =
+            |names: &[&str]| name.as_deref().is_some_and(|n| names.iter().any(|x| x.eq_ignore_ascii_case(n)));
+        // The defense needs the name, not the port: `Host: localhost` typed by hand (as most
+        // tutorials show), or a port forwarded to ours, names this machine all the same.
+        if is(&LOOPBACK_NAMES) {
+            return Ok(());
+        }
+        let ours: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        if is(&ours) && port.is_none_or(|port| port == self.port) {
             return Ok(());
         }
         let why = format!(
@@ -151,12 +164,23 @@ mod tests {
     }
 
     #[test]
-    fn on_loopback_only_loopback_names_with_our_port_are_served() {
+    fn on_loopback_only_loopback_names_are_served_with_any_port_or_none() {
         let site = Site::new("127.0.0.1:8080".parse().unwrap(), Origins::default());
         for host in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST:8080", "[::1]:8080"] {
             assert_eq!(status(&site, host, None, "GET"), 200, "{host}");
         }
-        for host in ["evil.example:8080", "127.0.0.1:9090", "localhost", "127.0.0.1:x", "10.0.0.5:8080", ""] {
+        // Typed by hand in nc, as most HTTP tutorials show it; or through a forwarded port.
+        for host in ["localhost", "127.0.0.1", "[::1]", "localhost:9090", "127.0.0.1:80"] {
+            assert_eq!(status(&site, host, None, "GET"), 200, "{host}");
+        }
+        for host in [
+            "evil.example:8080",
+            "evil.example",
+            "127.0.0.1:x",
+            "10.0.0.5:8080",
+            "localhost.evil.example",
+            "",
+        ] {
             assert_eq!(status(&site, host, None, "GET"), 421, "{host}");
         }
     }
@@ -172,10 +196,12 @@ mod tests {
     fn on_a_network_address_its_own_address_and_allowed_names_are_served() {
         let origins = Origins { extra: vec!["http://lab.school:8080".into()] };
         let site = Site::new("10.1.2.3:8080".parse().unwrap(), origins);
-        for host in ["10.1.2.3:8080", "lab.school:8080", "127.0.0.1:8080"] {
+        for host in ["10.1.2.3:8080", "lab.school:8080", "127.0.0.1:8080", "10.1.2.3", "localhost"] {
             assert_eq!(status(&site, host, None, "GET"), 200, "{host}");
         }
-        assert_eq!(status(&site, "evil.example:8080", None, "GET"), 421);
+        for host in ["evil.example:8080", "evil.example", "lab.school:9090"] {
+            assert_eq!(status(&site, host, None, "GET"), 421, "{host}");
+        }
     }
 
     #[test]

@@ -9,20 +9,31 @@
 //!    forms into the ordinary letters;
 //! 2. case folding: upper-casing then lower-casing, so `ß` becomes `ss` like `SS` does;
 //! 3. the confusables skeleton: maps every character to the one it is mistaken for (`е` → `e`,
-//!    `1` → `l`, `rn` → `m`'s skeleton) from Unicode's `confusables.txt`.
+//!    `1` → `l`, `rn` → `m`'s skeleton) from Unicode's `confusables.txt`;
+//! 4. no marks that sit on a letter: `aliceͅ` (with U+0345, a tiny iota under the `e`) is
+//!    `alice` to a reader, and so is `alicé`. These marks are removed before the case folding
+//!    (which would turn U+0345 into a letter `ι`) and again from the skeleton (which spells `é`
+//!    as `e` + U+0301). Spacing vowel signs (Devanagari `ि`) are letters' parts and stay.
 //!
 //! Distinct Korean names stay distinct: `민지` and `철수` have different skeletons.
 
+use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::confusable_detection::skeleton as confusable_skeleton;
 
 /// The form of `nick` that look-alikes share. Compare these, show the nickname itself.
 pub fn skeleton(nick: &str) -> String {
-    let normalized: String = nick.nfkc().collect();
+    let normalized: String = without_marks(nick.nfkc());
     // Rust has no full case folding; upper then lower gives it for everything a nickname may
     // hold (the upper-casing is what turns `ß` into `SS`).
     let folded = normalized.to_uppercase().to_lowercase();
-    confusable_skeleton(&folded).collect()
+    without_marks(confusable_skeleton(&folded))
+}
+
+/// Drops the combining marks that sit on the character before them (a nonzero combining class:
+/// accents, dots, hooks, subscripts).
+fn without_marks(chars: impl Iterator<Item = char>) -> String {
+    chars.filter(|&c| canonical_combining_class(c) == 0).collect()
 }
 
 #[cfg(test)]
@@ -58,10 +69,23 @@ mod tests {
     }
 
     #[test]
+    fn marks_that_sit_on_a_letter_do_not_make_a_new_name() {
+        assert!(same("alice\u{0345}", "alice")); // a subscript iota under the e
+        assert!(same("ali\u{0345}ce", "ALICE"));
+        assert!(same("alicé", "alice"));
+        assert!(same("a\u{0345}\u{0345}\u{0345}", "a"));
+    }
+
+    #[test]
     fn ordinary_names_stay_distinct() {
-        for (a, b) in
-            [("민지", "철수"), ("김철수", "철수"), ("민지", "민수"), ("alice", "alicia"), ("bob", "bob2")]
-        {
+        for (a, b) in [
+            ("민지", "철수"),
+            ("김철수", "철수"),
+            ("민지", "민수"),
+            ("alice", "alicia"),
+            ("bob", "bob2"),
+            ("कि", "क"),
+        ] {
             assert!(!same(a, b), "{a} and {b} collide");
         }
     }

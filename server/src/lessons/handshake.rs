@@ -2,26 +2,34 @@
 //!
 //! ```text
 //! 1. read an ordinary HTTP request          GET / HTTP/1.1 ... Upgrade: websocket ...
-//! 2. check that it asks for a WebSocket     method, Upgrade, Connection, version 13, a key
+//! 2. check that it asks for a WebSocket     our name, our page, method, Upgrade, Connection,
+//!                                           HTTP/1.1, version 13, one key of 16 bytes
 //! 3. compute Sec-WebSocket-Accept           base64(SHA-1(key + GUID))
 //! 4. answer 101 Switching Protocols         from here on, the connection carries frames
 //! 5. read the first frame, field by field   FIN, opcode, MASK, length, masking key, payload
-//! 6. hand the socket to tungstenite         which carries on: echo, pings, the close
+//! 6. hand the socket to tungstenite         which reads that frame again, checks it against
+//!                                           every rule, and carries on: echo, pings, the close
 //! ```
+//!
+//! The server keeps every rule the other WebSocket servers keep (chapters 5 and 6): the same
+//! checks of the request, the same close codes, the same limits on unfinished messages, and a
+//! 1001 to every client on Ctrl-C. Step 5 only *shows* the frame; tungstenite judges it.
 
 use std::io::{self, Cursor, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use common::protocol::sanitize;
 use common::trace::{Layer, Traced};
+use common::ws::unfinished::Guard;
+use common::ws::{close_frame, EndReason};
 use common::{frame, handshake, Shutdown};
 use log::info;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::{Role, WebSocket};
-use tungstenite::Message;
+use tungstenite::protocol::Role;
 
-use crate::http;
+use super::ws_echo;
+use crate::http::{self, Origins, Site};
 use crate::workers::accept_loop;
 use crate::ws;
 
@@ -36,20 +44,39 @@ pub const MAX_CONNECTIONS: usize = 16;
 
 /// Serves handshake clients, at most `max_connections` at once, until `shutdown`.
 pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -> io::Result<()> {
+    run_within(listener, shutdown, max_connections, Guard::default())
+}
+
+/// [`run`], with the limits on unfinished messages given (tests shorten the deadline).
+pub fn run_within(
+    listener: TcpListener,
+    shutdown: &Shutdown,
+    max_connections: usize,
+    guard: Guard,
+) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("handshake server listening on ws://{addr}/ (start `cargo client handshake` in another terminal)");
+    // Chapter 5's rules on names and pages, as every server here: only pages served from this
+    // server's own names may open a WebSocket on it.
+    let site = Site::new(addr, Origins::default());
     let refuse = |mut stream: Traced<TcpStream>, _peer| {
         http::refuse(&mut stream, http::SERVICE_UNAVAILABLE, "too many clients, try again later", &[]);
     };
     let watcher = shutdown.clone();
     accept_loop(&listener, shutdown, Layer::Http, max_connections, refuse, move |stream, peer| {
-        if let Err(e) = serve(stream, peer, &watcher) {
+        if let Err(e) = serve(stream, peer, &site, &guard, &watcher) {
             info!("{peer}: {e}");
         }
     })
 }
 
-fn serve(mut stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -> Result<(), String> {
+fn serve(
+    mut stream: Traced<TcpStream>,
+    peer: SocketAddr,
+    site: &Site,
+    guard: &Guard,
+    shutdown: &Shutdown,
+) -> Result<(), String> {
     let _tracked = shutdown.track(&stream).map_err(|e| e.to_string())?;
 
     // 1. An ordinary HTTP request.
@@ -68,12 +95,13 @@ fn serve(mut stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -
         info!("     {name}: {}", sanitize(value));
     }
 
-    // 2. Does it ask for a WebSocket?
-    let key = match ws::check_upgrade(&request) {
+    // 2. Does it ask for a WebSocket, under one of our names, from no page or our own?
+    let checked = site.check(&request).map_err(|(status, why)| (status, why, None));
+    let key = match checked.and_then(|()| ws::check_upgrade(&request)) {
         Ok(key) => key.to_string(),
         Err((status, why, header)) => {
             http::refuse(&mut stream, status, &why, header.as_slice());
-            return Err(format!("2. not a WebSocket upgrade, answered {} {}: {why}", status.0, status.1));
+            return Err(format!("2. refused, answered {} {}: {why}", status.0, status.1));
         }
     };
     info!("2. it asks to upgrade to WebSocket version 13, with the key {}", sanitize(&key));
@@ -93,74 +121,85 @@ fn serve(mut stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -
     stream.write_all(response.as_bytes()).map_err(|e| e.to_string())?;
     info!("4. answered 101 Switching Protocols: from now on, frames");
 
-    // 5. The first frame, by hand. Bytes that came with the request come first.
-    let mut input = Cursor::new(request.tail).chain(&stream);
-    let first =
-        frame::read(&mut input, MAX_MESSAGE as u64).map_err(|e| format!("reading the first frame: {e}"))?;
-    describe(&first);
+    // 5. The first frame, by hand, keeping every byte we read.
+    let mut input = Kept::new(request.tail, &stream, guard.deadline);
+    let first = frame::read(&mut input, MAX_MESSAGE as u64);
+    match &first {
+        Ok(first) => describe(first),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            info!("5. the connection ended before a whole frame")
+        }
+        Err(e) => info!("5. no whole first frame: {e}"),
+    }
 
-    // 6. tungstenite carries on with the same socket (and whatever we read beyond the frame).
-    let (rest, _) = input.into_inner();
-    let already_read = rest.get_ref()[rest.position() as usize..].to_vec();
-    let mut socket = WebSocket::from_partially_read(
-        stream,
-        already_read,
-        Role::Server,
-        Some(common::ws::config(MAX_MESSAGE)),
-    );
+    // 6. tungstenite reads the same bytes again, checks them against every rule of the RFC
+    // (a frame that breaks one gets its close code), and carries on: echo, pings, the close.
+    let already_read = input.into_bytes();
+    let _ = stream.set_read_timeout(None);
+    let (mut reader, writer) =
+        common::ws::split(stream, already_read, Role::Server, common::ws::config(MAX_MESSAGE))
+            .map_err(|e| format!("cannot split the connection: {e}"))?;
+    reader.limit_unfinished(guard.clone());
+    if first.as_ref().is_err_and(common::net::is_timeout) {
+        let why = format!("the first frame took over {} s to arrive", guard.deadline.as_secs_f32());
+        writer.close(Some(close_frame(CloseCode::Policy, &why)));
+        reader.finish();
+        return Err(format!("closed with 1008: {why}"));
+    }
     info!("6. handed the socket to tungstenite; echoing from now on");
-    // The first frame can be of any kind, and each kind has its answer: text and binary are
-    // echoed, a ping gets its pong, a close gets a close back. From the second frame on,
-    // tungstenite gives these answers by itself.
-    let mut message = match first.opcode {
-        0x1 => Some(Message::text(
-            String::from_utf8(first.payload).map_err(|_| "the first text frame is not UTF-8")?,
-        )),
-        0x2 => Some(Message::binary(first.payload)),
-        0x9 => Some(Message::Pong(first.payload.into())),
-        0x8 => {
-            let reply = close_reply(&first.payload);
-            let code = reply.as_ref().map_or("no code".to_string(), |f| f.code.to_string());
-            info!("{peer} closed at once; answered with a close frame ({code}) and closed");
-            // The server closes the TCP connection first, so the TIME_WAIT stays with it.
-            let _ = socket.close(reply).and_then(|()| socket.flush());
-            return Ok(());
-        }
-        _ => None,
-    };
-    loop {
-        if let Some(message) = message.take() {
-            socket.send(message).map_err(|e| e.to_string())?;
-        }
-        match socket.read() {
-            Ok(m @ (Message::Text(_) | Message::Binary(_))) => message = Some(m),
-            Ok(Message::Close(frame)) => {
-                let code = frame.map_or("no code".to_string(), |f| u16::from(f.code).to_string());
-                info!("{peer} closed ({code}); tungstenite answered with the same code");
-            }
-            Ok(_) => {}
-            Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
-            Err(e) => return Err(e.to_string()),
-        }
+    let (end, _) = ws_echo::echo_messages(&mut reader, &writer);
+    if shutdown.is_triggered() {
+        ws::going_away(&writer);
+        info!("{peer}: server shutting down (sent 1001)");
+    } else if let EndReason::Closed(code) = end {
+        let code = code.map_or("no code".to_string(), |code| u16::from(code).to_string());
+        info!("{peer} closed ({code}); tungstenite answered with the same code");
+    } else {
+        info!("{peer}: {end}");
+    }
+    reader.finish();
+    Ok(())
+}
+
+/// The bytes that came with the request, then the socket's, each kept for tungstenite. The
+/// clock of `deadline` starts at the frame's first byte: a client may wait before it sends.
+struct Kept<'a> {
+    tail: Cursor<Vec<u8>>,
+    stream: &'a Traced<TcpStream>,
+    deadline: Duration,
+    until: Option<Instant>,
+    kept: Vec<u8>,
+}
+
+impl<'a> Kept<'a> {
+    fn new(tail: Vec<u8>, stream: &'a Traced<TcpStream>, deadline: Duration) -> Self {
+        let until = (!tail.is_empty()).then(|| Instant::now() + deadline);
+        Kept { tail: Cursor::new(tail), stream, deadline, until, kept: Vec::new() }
+    }
+
+    /// Every byte read, and those that came with the request and were not read.
+    fn into_bytes(self) -> Vec<u8> {
+        let (mut kept, tail) = (self.kept, self.tail);
+        kept.extend_from_slice(&tail.get_ref()[tail.position() as usize..]);
+        kept
     }
 }
 
-/// The answer to a close frame taken apart by hand: the same code, as tungstenite answers later
-/// ones. A payload is empty (no code), or a two-byte code and a UTF-8 reason; anything else is a
-/// protocol error (1002), or invalid data (1007) for a reason that is not UTF-8.
-fn close_reply(payload: &[u8]) -> Option<CloseFrame> {
-    let frame = |code: CloseCode| Some(CloseFrame { code, reason: "".into() });
-    match payload {
-        [] => None,
-        [high, low, reason @ ..] => {
-            let code = CloseCode::from(u16::from_be_bytes([*high, *low]));
-            match (code.is_allowed(), std::str::from_utf8(reason)) {
-                (false, _) => frame(CloseCode::Protocol),
-                (true, Err(_)) => frame(CloseCode::Invalid),
-                (true, Ok(_)) => frame(code),
+impl Read for Kept<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = self.tail.read(buf)?;
+        if n == 0 {
+            let left = self.until.map(|until| until.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "the first frame is late"));
             }
+            self.stream.set_read_timeout(left)?;
+            let mut stream = self.stream;
+            n = stream.read(buf)?;
+            self.until.get_or_insert_with(|| Instant::now() + self.deadline);
         }
-        [_] => frame(CloseCode::Protocol),
+        self.kept.extend_from_slice(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -210,8 +249,10 @@ mod tests {
         };
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
         stream.write_all(request.as_bytes()).unwrap();
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
@@ -245,15 +286,5 @@ mod tests {
         assert_eq!(stream.read(&mut [0u8; 16]).unwrap(), 0, "the server should close after its reply");
         shutdown.trigger();
         server.join().unwrap().unwrap();
-    }
-
-    #[test]
-    fn close_replies_follow_the_rfc() {
-        let code = |payload: &[u8]| close_reply(payload).map(|f| u16::from(f.code));
-        assert_eq!(code(&[]), None);
-        assert_eq!(code(&[0x03]), Some(1002), "one byte cannot hold a code");
-        assert_eq!(code(&1005u16.to_be_bytes()), Some(1002), "1005 may never be sent");
-        assert_eq!(code(&[0x03, 0xe8, 0xff]), Some(1007), "the reason must be UTF-8");
-        assert_eq!(code(&[0x0b, 0xb8]), Some(3000));
     }
 }

@@ -62,8 +62,9 @@ fn route(connection: &mut Connection, request: Request, hub: &Hub, config: &Conf
             let headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")];
             connection.respond(http::OK, &headers, PAGE.as_bytes())
         }
-        // The WebSocket session takes over this connection until it ends.
-        ("GET", "/ws") => ws_chat::join_chat(connection, &request, hub),
+        // The WebSocket session takes over this connection until it ends. Another method gets
+        // its 405 (with `Allow: GET`) from the upgrade's checks.
+        (_, "/ws") => ws_chat::join_chat(connection, &request, hub),
         _ => http_chat::route(connection, request, hub, config),
     }
 }

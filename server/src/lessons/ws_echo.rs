@@ -10,7 +10,8 @@
 use std::io;
 use std::net::TcpListener;
 
-use common::ws::EndReason;
+use common::ws::unfinished::Guard;
+use common::ws::{EndReason, Reader, Writer};
 use common::Shutdown;
 use log::info;
 
@@ -32,36 +33,39 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -
 
 /// [`run`] with every limit of the HTTP layer given (tests shorten its timeouts).
 pub fn run_with(listener: TcpListener, shutdown: &Shutdown, limits: http::Limits) -> io::Result<()> {
+    run_within(listener, shutdown, limits, Guard::default())
+}
+
+/// [`run_with`], with the limits on unfinished messages given too: how long one may take to
+/// arrive, and the memory all of them may hold (`common::ws::unfinished`).
+pub fn run_within(
+    listener: TcpListener,
+    shutdown: &Shutdown,
+    limits: http::Limits,
+    guard: Guard,
+) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("WebSocket echo server listening on ws://{addr}/ (connect with `cargo client ws-echo`)");
-    http::serve(&listener, shutdown, limits, Origins::any(), echo)?;
+    http::serve(&listener, shutdown, limits, Origins::any(), move |connection, request| {
+        echo(connection, request, guard.clone())
+    })?;
     info!("WebSocket echo server stopped");
     Ok(())
 }
 
 /// The upgrade, then every message straight back, until the client or the server closes.
-fn echo(connection: &mut Connection, request: Request) -> AfterResponse {
+fn echo(connection: &mut Connection, request: Request, guard: Guard) -> AfterResponse {
     let peer = connection.peer();
-    let (mut reader, writer) = match ws::upgrade(connection, &request, common::ws::config(MAX_MESSAGE)) {
-        Ok(halves) => halves,
-        Err(why) => {
-            info!("{peer}: refused the upgrade: {why}");
-            return AfterResponse::Close;
-        }
-    };
+    let (mut reader, writer) =
+        match ws::upgrade_within(connection, &request, common::ws::config(MAX_MESSAGE), guard) {
+            Ok(halves) => halves,
+            Err(why) => {
+                info!("{peer}: refused the upgrade: {why}");
+                return AfterResponse::Close;
+            }
+        };
     info!("{peer}: upgraded to WebSocket");
-    let mut echoed = 0u64;
-    let end = loop {
-        match reader.recv() {
-            // The reader thread writes the echo itself, through the writer's lock: one thread
-            // hop fewer per message than handing it to a writer thread.
-            Ok(message) => match writer.send(message) {
-                Ok(()) => echoed += 1,
-                Err(e) => break EndReason::Lost(e.to_string()),
-            },
-            Err(end) => break end,
-        }
-    };
+    let (end, echoed) = echo_messages(&mut reader, &writer);
     // Stopping the server shut our reading side; the client hears why.
     if connection.stopping() {
         ws::going_away(&writer);
@@ -71,4 +75,20 @@ fn echo(connection: &mut Connection, request: Request) -> AfterResponse {
     }
     reader.finish();
     AfterResponse::Close
+}
+
+/// Sends every message straight back until the connection ends; returns why, and how many.
+pub fn echo_messages(reader: &mut Reader, writer: &Writer) -> (EndReason, u64) {
+    let mut echoed = 0u64;
+    loop {
+        match reader.recv() {
+            // The reader thread writes the echo itself, through the writer's lock: one thread
+            // hop fewer per message than handing it to a writer thread.
+            Ok(message) => match writer.send(message) {
+                Ok(()) => echoed += 1,
+                Err(e) => return (EndReason::Lost(e.to_string()), echoed),
+            },
+            Err(end) => return (end, echoed),
+        }
+    }
 }
