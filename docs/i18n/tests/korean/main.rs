@@ -15,11 +15,14 @@
 //!   the English one, in its text or its info string (```rust,file=PATH, ```console,session=...);
 //! - a translation drops an `inline code` span or a link target of its English, or a section
 //!   heading's translation does not keep the English anchor with `{#id}` (links and the
-//!   language switch land on it).
+//!   language switch land on it);
+//! - the Korean drifts from the term table, mixes question forms, quotes with straight quotes or
+//!   leaves an emphasis mark beside Hangul (`style.rs`).
 //!
 //! `docs/po/TRANSLATING-ko.md` is the translators' guide.
 
 mod english;
+mod style;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
