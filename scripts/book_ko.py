@@ -10,7 +10,9 @@ word, so a Hangul word is indexed as nothing. This script, on the built Korean e
 1. swaps mdBook's English UI strings for Korean (UI below), failing when a string is no longer
    found (a new mdBook renamed it: update the table, do not let English come back silently);
 2. adds the Hangul words of every section to the search index, cut as docs/theme/search-ko.js
-   cuts a query (that file explains why words and their prefixes, not syllable n-grams).
+   cuts a query (that file explains why words and their prefixes, not syllable n-grams);
+3. draws the figures in Korean: each <text> and <title> of docs/src/*.svg gets its Korean from
+   docs/po/figures-ko.po (the figure's name as msgctxt), over the English copy mdBook made.
 
 scripts/book_search.mjs then searches the result for every term of the term table.
 """
@@ -125,6 +127,48 @@ def index_hangul(book):
     return added
 
 
+def po_messages(path):
+    """(msgctxt, msgid) -> msgstr of a PO file (gettext's escapes, strings over several lines)."""
+    messages, entry, field = {}, {}, None
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if not line.strip():
+            if entry.get("msgid"):
+                messages[(entry.get("msgctxt", ""), entry["msgid"])] = entry.get("msgstr", "")
+            entry, field = {}, None
+        elif line.startswith(("msgctxt ", "msgid ", "msgstr ")):
+            field, rest = line.split(" ", 1)
+            entry[field] = json.loads(rest)
+        elif line.startswith('"') and field:
+            entry[field] += json.loads(line)
+    return messages
+
+
+def wordless(text):
+    """A figure's text with nothing to translate: numbers, "0.61 ms", "⋮"."""
+    return not re.search("[A-Za-z]", re.sub(r"\b\d[\d.,]*\s*ms\b", "", text))
+
+
+FIGURE_TEXT = re.compile(r"(<(title|text)\b[^>]*>)(.*?)(</\2>)", re.S)
+
+
+def draw_figures(src, book, po):
+    """Writes each figure of `src` into `book` with its texts in Korean; returns what is missing."""
+    korean, missing = po_messages(po), []
+    for figure in sorted(src.glob("*.svg")):
+        def swap(match):
+            english = re.sub(r"\s+", " ", match.group(3)).strip()
+            text = korean.get((figure.name, english))
+            if not text and wordless(english):
+                return match.group(0)
+            if not text:
+                missing.append(f"{figure.name}: {english}")
+                return match.group(0)
+            return match.group(1) + text + match.group(4)
+        drawn = FIGURE_TEXT.sub(swap, figure.read_text(encoding="utf-8"))
+        (book / figure.name).write_text(drawn, encoding="utf-8")
+    return missing
+
+
 def main():
     book = Path(sys.argv[1])
     missing = translate_ui(book)
@@ -132,11 +176,16 @@ def main():
         print("mdBook's UI strings not found in the Korean build (did mdBook change them? update "
               "UI in scripts/book_ko.py):\n  " + "\n  ".join(missing))
         sys.exit(1)
+    missing = draw_figures(Path("docs/src"), book, Path("docs/po/figures-ko.po"))
+    if missing:
+        print("figure texts without Korean in docs/po/figures-ko.po (cargo test -p book-i18n lists "
+              "them too):\n  " + "\n  ".join(missing))
+        sys.exit(1)
     added = index_hangul(book)
     if added == 0:
         print(f"no Hangul word found in {book}'s search index: is this the Korean edition?")
         sys.exit(1)
-    print(f"Korean edition: {len(UI)} UI strings in Korean, {added} Hangul words added to the search index")
+    print(f"Korean edition: {len(UI)} UI strings and the figures in Korean, {added} Hangul words added to the search index")
 
 
 if __name__ == "__main__":

@@ -17,11 +17,13 @@
 //!   heading's translation does not keep the English anchor with `{#id}` (links and the
 //!   language switch land on it);
 //! - the Korean drifts from the term table, mixes question forms, quotes with straight quotes or
-//!   leaves an emphasis mark beside Hangul (`style.rs`).
+//!   leaves an emphasis mark beside Hangul (`style.rs`);
+//! - a text of a figure (`docs/src/*.svg`) has no Korean in `docs/po/figures-ko.po` (`figures.rs`).
 //!
 //! `docs/po/TRANSLATING-ko.md` is the translators' guide.
 
 mod english;
+mod figures;
 mod style;
 
 use std::collections::BTreeMap;
