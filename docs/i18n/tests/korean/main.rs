@@ -18,10 +18,13 @@
 //!   language switch land on it);
 //! - the Korean drifts from the term table, mixes question forms, quotes with straight quotes or
 //!   leaves an emphasis mark beside Hangul (`style.rs`);
-//! - a text of a figure (`docs/src/*.svg`) has no Korean in `docs/po/figures-ko.po` (`figures.rs`).
+//! - a text of a figure (`docs/src/*.svg`) has no Korean in `docs/po/figures-ko.po` (`figures.rs`);
+//! - a drawing in text (```` ```text,drawing ````) has no Korean, or its Korean lost a line, a
+//!   call or an arrow (`drawings.rs`): unlike other code blocks, its words are translated.
 //!
 //! `docs/po/TRANSLATING-ko.md` is the translators' guide.
 
+mod drawings;
 mod english;
 mod figures;
 mod style;
@@ -117,7 +120,8 @@ fn every_message_of_the_book_has_korean() {
     let ko = po("ko.po");
     let (mut untranslated, mut fuzzy) = (Vec::new(), Vec::new());
     for (id, origin) in english {
-        if origin.code || origin.wordless {
+        // A drawing in text is translated like prose (drawings.rs); other code is not.
+        if (origin.code && !drawings::is_drawing(id)) || origin.wordless {
             continue;
         }
         match ko.get(id) {
@@ -157,7 +161,9 @@ fn code_blocks_stay_shared_with_the_english() {
     let ko = po("ko.po");
     let translated: Vec<_> = english
         .iter()
-        .filter(|(id, o)| o.code && ko.get(*id).is_some_and(|(s, _)| !s.is_empty()))
+        .filter(|(id, o)| {
+            o.code && !drawings::is_drawing(id) && ko.get(*id).is_some_and(|(s, _)| !s.is_empty())
+        })
         .map(|(id, o)| (id.as_str(), files_of(Some(o))))
         .collect();
     assert!(
@@ -226,7 +232,16 @@ fn every_chapter_in_korean_has_the_code_blocks_of_the_english() {
             .unwrap_or_else(|e| panic!("{chapter}: the Korean does not fit the English: {e:?}"));
         let (korean, _) = reconstruct_markdown(&translated, None)
             .unwrap_or_else(|e| panic!("{chapter}: cannot rebuild the Korean Markdown: {e:?}"));
-        let (before, after) = (code_blocks(&english), code_blocks(&korean));
+        // A drawing's words are translated: compare what it must keep (drawings.rs).
+        let kept = |blocks: Vec<(String, String)>| -> Vec<(String, String)> {
+            let kept = |(info, body): (String, String)| {
+                let body =
+                    if info == "text,drawing" { format!("{:?}", drawings::skeleton(&body)) } else { body };
+                (info, body)
+            };
+            blocks.into_iter().map(kept).collect()
+        };
+        let (before, after) = (kept(code_blocks(&english)), kept(code_blocks(&korean)));
         if before != after {
             let first = before.iter().zip(&after).position(|(b, a)| b != a);
             differ.push(format!(
