@@ -12,7 +12,9 @@ word, so a Hangul word is indexed as nothing. This script, on the built Korean e
 2. adds the Hangul words of every section to the search index, cut as docs/theme/search-ko.js
    cuts a query (that file explains why words and their prefixes, not syllable n-grams);
 3. draws the figures in Korean: each <text> and <title> of docs/src/*.svg gets its Korean from
-   docs/po/figures-ko.po (the figure's name as msgctxt), over the English copy mdBook made.
+   docs/po/figures-ko.po (the figure's name as msgctxt), over the English copy mdBook made;
+4. puts the screenshots of the Korean lab page (docs/po/ko-images/, taken by
+   tests/browser/screenshot.mjs and wire-screenshot.mjs with ko-KR) over the English ones.
 
 scripts/book_search.mjs then searches the result for every term of the term table.
 """
@@ -20,6 +22,7 @@ scripts/book_search.mjs then searches the result for every term of the term tabl
 import json
 import math
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -169,6 +172,17 @@ def draw_figures(src, book, po):
     return missing
 
 
+def korean_screenshots(src, book, images):
+    """Copies each Korean screenshot over the English one of the same name; returns the stale."""
+    stale = []
+    for image in sorted(images.glob("*.png")):
+        if not (src / image.name).exists():
+            stale.append(f"{image}: docs/src has no {image.name} any more")
+            continue
+        shutil.copyfile(image, book / image.name)
+    return stale
+
+
 def main():
     book = Path(sys.argv[1])
     missing = translate_ui(book)
@@ -181,11 +195,15 @@ def main():
         print("figure texts without Korean in docs/po/figures-ko.po (cargo test -p book-i18n lists "
               "them too):\n  " + "\n  ".join(missing))
         sys.exit(1)
+    stale = korean_screenshots(Path("docs/src"), book, Path("docs/po/ko-images"))
+    if stale:
+        print("Korean screenshots without an English one:\n  " + "\n  ".join(stale))
+        sys.exit(1)
     added = index_hangul(book)
     if added == 0:
         print(f"no Hangul word found in {book}'s search index: is this the Korean edition?")
         sys.exit(1)
-    print(f"Korean edition: {len(UI)} UI strings and the figures in Korean, {added} Hangul words added to the search index")
+    print(f"Korean edition: {len(UI)} UI strings, the figures and the screenshots in Korean, {added} Hangul words added to the search index")
 
 
 if __name__ == "__main__":
