@@ -215,23 +215,33 @@ fn translations_keep_the_code_spans_links_and_anchors_of_their_english() {
     );
 }
 
-#[test]
-fn every_chapter_in_korean_has_the_code_blocks_of_the_english() {
+/// Every chapter of the book: its file, its English, and its Korean as mdbook-gettext makes it
+/// from docs/po/ko.po (its `translate`).
+fn chapters_in_korean() -> Vec<(String, String, String)> {
     let path = docs().join("po/ko.po");
     let catalog =
         polib::po_file::parse(&path).unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
     let src = docs().join("src");
-    let mut differ = Vec::new();
     let chapters = chapters(&read(&src.join("SUMMARY.md")));
     assert!(chapters.len() > 5, "SUMMARY.md lists only {chapters:?}");
-    for chapter in chapters {
-        let english = read(&src.join(&chapter));
-        // What mdbook-gettext does to a chapter (its `translate`).
-        let events = extract_events(&english, None);
-        let translated = translate_events(&events, &catalog)
-            .unwrap_or_else(|e| panic!("{chapter}: the Korean does not fit the English: {e:?}"));
-        let (korean, _) = reconstruct_markdown(&translated, None)
-            .unwrap_or_else(|e| panic!("{chapter}: cannot rebuild the Korean Markdown: {e:?}"));
+    chapters
+        .into_iter()
+        .map(|chapter| {
+            let english = read(&src.join(&chapter));
+            let events = extract_events(&english, None);
+            let translated = translate_events(&events, &catalog)
+                .unwrap_or_else(|e| panic!("{chapter}: the Korean does not fit the English: {e:?}"));
+            let (korean, _) = reconstruct_markdown(&translated, None)
+                .unwrap_or_else(|e| panic!("{chapter}: cannot rebuild the Korean Markdown: {e:?}"));
+            (chapter, english, korean)
+        })
+        .collect()
+}
+
+#[test]
+fn every_chapter_in_korean_has_the_code_blocks_of_the_english() {
+    let mut differ = Vec::new();
+    for (chapter, english, korean) in chapters_in_korean() {
         // A drawing's words are translated: compare what it must keep (drawings.rs).
         let kept = |blocks: Vec<(String, String)>| -> Vec<(String, String)> {
             let kept = |(info, body): (String, String)| {

@@ -11,12 +11,11 @@
 //! - In each chapter as the Korean build writes it, no `*` or `_` that should have been
 //!   emphasis is left as a literal character beside Hangul (`_ACK_는`).
 
-use mdbook_i18n_helpers::{extract_events, reconstruct_markdown, translate_events};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 use super::drawings::is_drawing;
-use super::english::{chapters, docs, english, read};
-use super::{files_of, po, report};
+use super::english::{docs, english, read};
+use super::{chapters_in_korean, files_of, po, report};
 
 /// (the English term, a variant that contradicts the term table, the table's word).
 const FORBIDDEN: &[(&str, &str, &str)] = &[
@@ -176,17 +175,8 @@ fn korean_prose_quotes_with_curly_quotes() {
 
 #[test]
 fn no_emphasis_mark_is_left_beside_hangul_in_the_korean_build() {
-    let path = docs().join("po/ko.po");
-    let catalog =
-        polib::po_file::parse(&path).unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
-    let src = docs().join("src");
     let mut literal = Vec::new();
-    for chapter in chapters(&read(&src.join("SUMMARY.md"))) {
-        let english = read(&src.join(&chapter));
-        let events = extract_events(&english, None);
-        let translated = translate_events(&events, &catalog).unwrap_or_else(|e| panic!("{chapter}: {e:?}"));
-        let (korean, _) =
-            reconstruct_markdown(&translated, None).unwrap_or_else(|e| panic!("{chapter}: {e:?}"));
+    for (chapter, _, korean) in chapters_in_korean() {
         let mut in_code = false;
         for event in Parser::new_ext(&korean, Options::ENABLE_TABLES | Options::ENABLE_HEADING_ATTRIBUTES) {
             match event {
