@@ -110,6 +110,19 @@ fn python_websockets_chats_with_a_tcp_member() {
 #[test]
 #[ignore = "needs Chromium and playwright-core: .ci/run installs them"]
 fn a_browser_chats_over_every_transport_of_the_page() {
+    browser_script("lab.mjs");
+}
+
+/// The page in Korean for a browser that prefers Korean, and Hangul typed through an input
+/// method: Enter while a syllable is being composed sends the whole word once (issue 25).
+#[test]
+#[ignore = "needs Chromium and playwright-core: .ci/run installs them"]
+fn a_korean_browser_gets_the_page_in_korean_and_enter_waits_for_the_input_method() {
+    browser_script("korean.mjs");
+}
+
+/// Runs `script` in tests/browser against a fresh lab: it must print "ok" last.
+fn browser_script(script: &str) {
     let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
@@ -123,8 +136,11 @@ fn a_browser_chats_over_every_transport_of_the_page() {
     let (server, tcp) = lab_server();
     let url = format!("http://{}/", server.addr);
     let mut command = Command::new("node");
-    command.current_dir(&browser_dir).env("CHROMIUM", &chromium).args(["lab.mjs", &url, &tcp.to_string()]);
+    command.current_dir(&browser_dir).env("CHROMIUM", &chromium).args([script, &url, &tcp.to_string()]);
     let (child, lines) = spawn(&mut command, "install Node.js 18 or later");
     let (ok, printed) = finish(child, lines, std::time::Duration::from_secs(90));
-    assert!(ok && printed.last().map(String::as_str) == Some("ok"), "the browser test failed: {printed:#?}");
+    assert!(
+        ok && printed.last().map(String::as_str) == Some("ok"),
+        "the browser test {script} failed: {printed:#?}"
+    );
 }

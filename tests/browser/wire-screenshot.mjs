@@ -1,9 +1,10 @@
 // Takes a picture of the lab page's wire panel for the book: a page polling, then on WebSocket,
 // with a terminal member talking, so the panel shows polling's heads above WebSocket's frames:
 //   node wire-screenshot.mjs http://127.0.0.1:8080/ 127.0.0.1:7878 ../../docs/src/wire-panel.png
+//   node wire-screenshot.mjs http://127.0.0.1:8080/ 127.0.0.1:7878 ../../docs/po/ko-images/wire-panel.png ko-KR
 import net from "node:net";
 import { chromium } from "playwright-core";
-const [url, tcp, out] = process.argv.slice(2);
+const [url, tcp, out, locale = "en-US"] = process.argv.slice(2); // ko-KR: the Korean page
 setTimeout(() => { console.error("FAIL: took more than 60 s"); process.exit(1); }, 60_000).unref();
 
 const member = net.connect(Number(tcp.split(":").pop()), tcp.split(":")[0]);
@@ -14,7 +15,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
 });
-const page = await browser.newPage({ viewport: { width: 1100, height: 1700 } });
+const page = await browser.newPage({ locale, viewport: { width: 1100, height: 1700 } });
 await page.goto(url);
 // For the picture only: the chat gets a few lines, the wire panel the rest of a tall page, so the
 // whole exchange, polling's heads and WebSocket's frames, fits without scrolling.
@@ -37,7 +38,7 @@ member.write("hi alice\n");
 await page.locator("#log li", { hasText: "bob: hi alice" }).waitFor();
 await page.fill("#text", "hello bob");
 await page.click("#send");
-await page.locator("#log li", { hasText: "[you] hello bob" }).waitFor();
+await page.locator("#log li", { hasText: "] hello bob" }).waitFor();
 await wireSees(/MASK=1 key=.* "hello bob"/);
 await page.waitForTimeout(500);
 await page.screenshot({ path: out });

@@ -29,6 +29,12 @@ use crate::hub::Hub;
 /// The browser page, in the binary: no build step, no files to find at run time.
 pub const PAGE: &str = include_str!("../web/index.html");
 
+/// The page's Korean (labels, its own notices) and its English/한국어 switch, loaded by the page.
+pub const PAGE_LANG: &str = include_str!("../web/lang.js");
+
+/// The page's root element as written; [`page_in`] swaps its language.
+const PAGE_ROOT: &str = "<html lang=\"en\">";
+
 /// Runs the TCP chat on `tcp` and the web side on `web`, both on `hub`, until `shutdown`.
 pub fn run(
     tcp: TcpListener,
@@ -59,14 +65,57 @@ pub fn run(
 fn route(connection: &mut Connection, request: Request, hub: &Hub, config: &Config) -> AfterResponse {
     match (request.method.as_str(), request.path()) {
         ("GET" | "HEAD", "/" | "/index.html") => {
-            let headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")];
-            connection.respond(http::OK, &headers, PAGE.as_bytes())
+            let page = page_in(page_language(&request));
+            let headers = [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Cache-Control", "no-cache"),
+                ("Vary", "Accept-Language"),
+            ];
+            connection.respond(http::OK, &headers, page.as_bytes())
+        }
+        ("GET" | "HEAD", "/lang.js") => {
+            let headers = [("Content-Type", "text/javascript; charset=utf-8"), ("Cache-Control", "no-cache")];
+            connection.respond(http::OK, &headers, PAGE_LANG.as_bytes())
         }
         // The WebSocket session takes over this connection until it ends. Another method gets
         // its 405 (with `Allow: GET`) from the upgrade's checks.
         (_, "/ws") => ws_chat::join_chat(connection, &request, hub),
         _ => http_chat::route(connection, request, hub, config),
     }
+}
+
+/// The page's language, "ko" or "en": the page's switch (`?lang=ko`, `?lang=en`) if it asked,
+/// else whichever of Korean and English the browser's `Accept-Language` ranks higher
+/// (`ko-KR,ko;q=0.9,en;q=0.8` is Korean), else English.
+fn page_language(request: &Request) -> &'static str {
+    match http::query::query(&request.target, "lang") {
+        Some(Ok(lang)) if lang == "ko" => return "ko",
+        Some(Ok(lang)) if lang == "en" => return "en",
+        _ => {}
+    }
+    let mut best = ("en", 0.0);
+    for range in request.header("accept-language").unwrap_or_default().split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let tag = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let quality = parts
+            .find_map(|p| p.strip_prefix("q="))
+            .map_or(Some(1.0), |q| q.parse::<f32>().ok())
+            .unwrap_or(0.0);
+        let language = match tag.split('-').next() {
+            Some("ko") => "ko",
+            Some("en") => "en",
+            _ => continue,
+        };
+        if quality > best.1 {
+            best = (language, quality);
+        }
+    }
+    best.0
+}
+
+/// The page with its root element in `language`.
+fn page_in(language: &str) -> String {
+    PAGE.replacen(PAGE_ROOT, &format!("<html lang=\"{language}\">"), 1)
 }
 
 /// Says where to point a browser and the terminal clients, and, when the lab listens on every
@@ -91,5 +140,40 @@ fn announce(tcp: SocketAddr, web: SocketAddr) {
     }
     if web.ip().is_unspecified() {
         info!("  (students use one of the addresses above; your firewall may ask to let them in)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(target: &str, accept_language: Option<&str>) -> Request {
+        let mut head = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        if let Some(value) = accept_language {
+            head += &format!("Accept-Language: {value}\r\n");
+        }
+        head += "\r\n";
+        let (request, _) = http::request::parse_head(head.as_bytes()).unwrap().unwrap();
+        request
+    }
+
+    #[test]
+    fn the_page_speaks_the_language_the_browser_prefers_of_korean_and_english() {
+        assert_eq!(page_language(&get("/", Some("ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7"))), "ko");
+        assert_eq!(page_language(&get("/", Some("en-US,en;q=0.9,ko;q=0.8"))), "en");
+        assert_eq!(page_language(&get("/", Some("fr-FR, ko;q=0.5"))), "ko");
+        assert_eq!(page_language(&get("/", Some("ko;q=0, en;q=0.1"))), "en");
+        assert_eq!(page_language(&get("/", Some("de"))), "en");
+        assert_eq!(page_language(&get("/", None)), "en");
+        // The page's switch wins over the browser.
+        assert_eq!(page_language(&get("/?lang=en", Some("ko-KR"))), "en");
+        assert_eq!(page_language(&get("/?lang=ko", Some("en-US"))), "ko");
+    }
+
+    #[test]
+    fn the_page_root_carries_the_language() {
+        assert!(PAGE.contains(PAGE_ROOT), "index.html must start its root as {PAGE_ROOT} for page_in");
+        assert!(page_in("ko").contains("<html lang=\"ko\">"));
+        assert!(PAGE.contains("<script src=\"/lang.js\"></script>"), "index.html must load /lang.js");
     }
 }
