@@ -284,6 +284,85 @@ fn a_broker_restart_splits_the_room_then_joins_it_again() {
 }
 
 #[test]
+fn after_a_rejoin_nothing_said_is_lost_or_repeated_on_either_lab() {
+    if !RedisServer::installed("after_a_rejoin_nothing_said_is_lost_or_repeated_on_either_lab") {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let (a, b) =
+        (lab_with_broker(&redis.url(), Limits::default()), lab_with_broker(&redis.url(), Limits::default()));
+    let (mut alice, mut bob) = (tcp_member(a.tcp, "gap"), tcp_member(b.tcp, "gap"));
+    alice.send("msg before\n");
+    assert!(wait_for(&mut bob, |l| l.ends_with(": msg before")).is_some());
+    redis.kill();
+    for member in [&mut alice, &mut bob] {
+        assert!(wait_for(member, |l| l.contains("the rooms are split")).is_some(), "no split notice");
+    }
+    // A talks alone: 21 local ids that the broker never saw.
+    for i in 0..21 {
+        alice.send(&format!("msg alone {i}\n"));
+    }
+    assert!(wait_for(&mut alice, |l| l.ends_with(": msg alone 20")).is_some());
+    let _redis = RedisServer::start_on(redis.port);
+    for member in [&mut alice, &mut bob] {
+        assert!(wait_for(member, |l| l.contains("the rooms are joined again")).is_some(), "not rejoined");
+    }
+    for i in 0..30 {
+        bob.send(&format!("msg from-b {i}\n"));
+    }
+    for (name, member) in [("alice on A", &mut alice), ("bob on B", &mut bob)] {
+        let mut heard = Vec::new();
+        while !heard.iter().any(|l: &String| l.ends_with(": msg from-b 29")) {
+            match wait_for(member, |l| l.contains(": msg from-")) {
+                Some(line) => heard.push(line),
+                None => break,
+            }
+        }
+        // A repeat would come after the last line: one more line shows whether one does.
+        if name == "alice on A" {
+            alice_done(&mut heard, member);
+        }
+        let from_b: Vec<&str> =
+            heard.iter().filter_map(|l| l.split_once(": msg from-b ").map(|(_, n)| n)).collect();
+        let expected: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+        assert_eq!(from_b, expected, "{name} heard B's 30 lines as {heard:?}");
+    }
+}
+
+/// Alice says one more line and reads up to it: anything B's lines left behind shows up.
+fn alice_done(heard: &mut Vec<String>, alice: &mut Raw) {
+    alice.send("msg last\n");
+    while let Some(line) = wait_for(alice, |l| l.contains(": msg ")) {
+        if line.ends_with(": msg last") {
+            return;
+        }
+        heard.push(line);
+    }
+    panic!("alice did not hear her own last line");
+}
+
+#[test]
+fn a_broker_with_a_password_is_joined_and_the_password_never_shown() {
+    if !RedisServer::installed("a_broker_with_a_password_is_joined_and_the_password_never_shown") {
+        return;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _redis = RedisServer::start_with(port, &["--requirepass", "s3cret"]);
+    let url = format!("redis://:s3cret@127.0.0.1:{port}");
+    let broker = Broker::new(&url).unwrap();
+    assert!(!broker.url().contains("s3cret"), "{}", broker.url());
+    assert_eq!(broker.probe(), Ok(()));
+    let wrong = Broker::new(&format!("redis://:guess@127.0.0.1:{port}")).unwrap().probe().unwrap_err();
+    assert!(wrong.contains("refused the password") && !wrong.contains("guess"), "{wrong}");
+    let none = Broker::new(&format!("redis://127.0.0.1:{port}")).unwrap().probe().unwrap_err();
+    assert!(none.contains("wants a password"), "{none}");
+    let (a, b) = (lab_with_broker(&url, Limits::default()), lab_with_broker(&url, Limits::default()));
+    let (mut alice, mut bob) = (tcp_member(a.tcp, "secret"), tcp_member(b.tcp, "secret"));
+    alice.send("msg through the password\n");
+    assert!(wait_for(&mut bob, |l| l.ends_with(": msg through the password")).is_some());
+}
+
+#[test]
 fn without_a_broker_to_reach_a_lab_serves_its_own_members() {
     // Runs everywhere: nothing listens on this port, so the room is split from the start.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
