@@ -25,7 +25,13 @@ struct Process {
 
 impl Process {
     fn spawn(args: &[&str]) -> Process {
-        let mut child = server().args(args).spawn().expect("start the server binary");
+        let mut command = server();
+        command.args(args);
+        Process::start(command)
+    }
+
+    fn start(mut command: Command) -> Process {
+        let mut child = command.spawn().expect("start the server binary");
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let (tx, log) = mpsc::channel();
         thread::spawn(move || stderr.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
@@ -145,7 +151,8 @@ fn port_in_use_is_one_clear_line() {
 #[test]
 fn lifecycle_log_reads_like_the_textbook_diagram() {
     let mut server = Process::spawn(&["lifecycle", "--addr", "127.0.0.1:0"]);
-    for step in ["socket() ->", "bind(127.0.0.1:", "listen(backlog = 128)"] {
+    let listen = format!("listen(backlog = {})", common::net::max_backlog());
+    for step in ["socket() ->", "bind(127.0.0.1:", &listen] {
         server.wait_for(step);
     }
     let addr = server.listening_addr();
@@ -359,4 +366,39 @@ fn the_handshake_lesson_never_prints_a_peers_control_codes_to_the_terminal() {
     }
     server.interrupt();
     assert!(server.exit_within(Duration::from_secs(2)).success());
+}
+
+/// Out of file descriptors (`ulimit -n 32`), a server keeps failing `accept()`: it says so once
+/// a second (not once a try, about 200 lines a second before), backs off, and serves again
+/// once clients leave.
+#[cfg(target_os = "linux")]
+#[test]
+fn out_of_files_accept_failures_are_logged_once_a_second_and_the_server_recovers() {
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "ulimit -n 32 && exec \"$0\" http --addr 127.0.0.1:0", env!("CARGO_BIN_EXE_server")])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut server = Process::start(command);
+    let addr = server.listening_addr();
+    // Far more than 32 files: they wait in the listen queue, the server fails to take them.
+    let clients: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    server.wait_for("accept() failed");
+    let started = Instant::now();
+    let lines = server.drain(Duration::from_millis(2500)).len();
+    let failed = server.seen.iter().filter(|l| l.contains("accept() failed")).count();
+    let seconds = started.elapsed().as_secs_f64().max(1.0);
+    assert!(
+        (failed as f64) <= seconds + 2.0,
+        "{failed} accept() failure lines in {seconds:.1} s ({lines} lines in all)"
+    );
+    drop(clients);
+    let (mut stream, mut reader) = connect(addr);
+    stream.write_all(b"GET /poll?since=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    assert!(read_line(&mut reader).starts_with("HTTP/1.1 "), "served again once the clients left");
+    drop((stream, reader));
+    server.interrupt();
+    assert!(server.exit_within(Duration::from_secs(3)).success());
 }
