@@ -254,30 +254,41 @@ fn a_stream_moves_from_one_server_to_the_other_without_gap_or_duplicate() {
     check_complete("the moving stream", &texts, &["poster"], COUNT);
 }
 
+/// Two labs on one Redis with a member each in `room`, the broker then killed and the split
+/// told to both members: the Redis (to start again on its port), the labs and the members.
+fn split_two_labs(room: &str) -> (RedisServer, Lab, Lab, Raw, Raw) {
+    let mut redis = RedisServer::start();
+    let (a, b) =
+        (lab_with_broker(&redis.url(), Limits::default()), lab_with_broker(&redis.url(), Limits::default()));
+    let (mut alice, mut bob) = (tcp_member(a.tcp, room), tcp_member(b.tcp, room));
+    alice.send("msg before\n");
+    assert!(wait_for(&mut bob, |l| l.ends_with(": msg before")).is_some());
+    redis.kill();
+    for member in [&mut alice, &mut bob] {
+        assert!(wait_for(member, |l| l.contains("the rooms are split")).is_some(), "no split notice");
+    }
+    (redis, a, b, alice, bob)
+}
+
+/// Starts the broker again on `port` and waits until both members are told the rooms are joined.
+fn rejoin(port: u16, members: [&mut Raw; 2]) -> RedisServer {
+    let redis = RedisServer::start_on(port);
+    for member in members {
+        assert!(wait_for(member, |l| l.contains("the rooms are joined again")).is_some(), "not rejoined");
+    }
+    redis
+}
+
 #[test]
 fn a_broker_restart_splits_the_room_then_joins_it_again() {
     if !RedisServer::installed("a_broker_restart_splits_the_room_then_joins_it_again") {
         return;
     }
-    let mut redis = RedisServer::start();
-    let (a, b) =
-        (lab_with_broker(&redis.url(), Limits::default()), lab_with_broker(&redis.url(), Limits::default()));
-    let (mut alice, mut bob) = (tcp_member(a.tcp, "split"), tcp_member(b.tcp, "split"));
-    alice.send("msg before\n");
-    assert!(wait_for(&mut bob, |l| l.ends_with(": msg before")).is_some());
-
-    redis.kill();
-    for member in [&mut alice, &mut bob] {
-        assert!(wait_for(member, |l| l.contains("the rooms are split")).is_some(), "no split notice");
-    }
+    let (redis, _a, _b, mut alice, mut bob) = split_two_labs("split");
     // Alone, but alive: A's members still hear each other.
     alice.send("msg alone\n");
     assert!(wait_for(&mut alice, |l| l.ends_with(": msg alone")).is_some());
-
-    let _redis = RedisServer::start_on(redis.port);
-    for member in [&mut alice, &mut bob] {
-        assert!(wait_for(member, |l| l.contains("the rooms are joined again")).is_some(), "not rejoined");
-    }
+    let _redis = rejoin(redis.port, [&mut alice, &mut bob]);
     alice.send("msg after\n");
     let heard = wait_for(&mut bob, |l| l.contains(": msg "));
     assert!(heard.as_deref().is_some_and(|l| l.ends_with(": msg after")), "bob heard {heard:?}");
@@ -288,25 +299,13 @@ fn after_a_rejoin_nothing_said_is_lost_or_repeated_on_either_lab() {
     if !RedisServer::installed("after_a_rejoin_nothing_said_is_lost_or_repeated_on_either_lab") {
         return;
     }
-    let mut redis = RedisServer::start();
-    let (a, b) =
-        (lab_with_broker(&redis.url(), Limits::default()), lab_with_broker(&redis.url(), Limits::default()));
-    let (mut alice, mut bob) = (tcp_member(a.tcp, "gap"), tcp_member(b.tcp, "gap"));
-    alice.send("msg before\n");
-    assert!(wait_for(&mut bob, |l| l.ends_with(": msg before")).is_some());
-    redis.kill();
-    for member in [&mut alice, &mut bob] {
-        assert!(wait_for(member, |l| l.contains("the rooms are split")).is_some(), "no split notice");
-    }
+    let (redis, _a, _b, mut alice, mut bob) = split_two_labs("gap");
     // A talks alone: 21 local ids that the broker never saw.
     for i in 0..21 {
         alice.send(&format!("msg alone {i}\n"));
     }
     assert!(wait_for(&mut alice, |l| l.ends_with(": msg alone 20")).is_some());
-    let _redis = RedisServer::start_on(redis.port);
-    for member in [&mut alice, &mut bob] {
-        assert!(wait_for(member, |l| l.contains("the rooms are joined again")).is_some(), "not rejoined");
-    }
+    let _redis = rejoin(redis.port, [&mut alice, &mut bob]);
     for i in 0..30 {
         bob.send(&format!("msg from-b {i}\n"));
     }
