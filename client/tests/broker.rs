@@ -3,58 +3,25 @@
 //! servers without a gap or a duplicate; a broker that dies and comes back splits the room, then
 //! joins it again. The tests that need `redis-server` say so and pass without it.
 
+#[path = "support/labs.rs"]
+mod labs;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use labs::{lab_with_broker, tcp_member, wait_for};
 use redis_server::RedisServer;
 use server::hub::{Broker, Hub, Limits};
-use server::lessons::{http_chat::Config, lab};
-use support::{start, Raw, Running, DEADLINE};
+use support::DEADLINE;
 use tungstenite::Message;
 
 /// How long a whole exchange of thousands of messages may take on a busy 2-core machine.
 const LONG: Duration = Duration::from_secs(120);
-
-struct Lab {
-    web: SocketAddr,
-    tcp: SocketAddr,
-    _running: Running,
-}
-
-/// A lab on two ephemeral ports whose hub publishes through the broker at `url`.
-fn lab_with_broker(url: &str, limits: Limits) -> Lab {
-    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-    let tcp_addr = tcp.local_addr().unwrap();
-    let hub = Hub::with_broker(limits, Broker::new(url).unwrap()).unwrap();
-    let running = start(move |web, shutdown| {
-        let result = lab::run(tcp, web, shutdown, hub.clone(), Config::default(), Default::default());
-        hub.close();
-        hub.join_reader();
-        result
-    });
-    Lab { web: running.addr, tcp: tcp_addr, _running: running }
-}
-
-/// A TCP member, moved into `room` (waits for the server's confirmation).
-fn tcp_member(addr: SocketAddr, room: &str) -> Raw {
-    let mut member = Raw::connect(addr);
-    member.send(&format!("/join {room}\n"));
-    // The welcome says "you are now guest-N in lobby" first: wait for the room asked for.
-    let moved = format!(" in {room}");
-    loop {
-        let line = member.line();
-        if line.starts_with("* you are now ") && line.ends_with(&moved) {
-            break;
-        }
-    }
-    member
-}
 
 fn ws_member(addr: SocketAddr, room: &str) -> tungstenite::WebSocket<TcpStream> {
     let stream = TcpStream::connect(addr).unwrap();
@@ -252,62 +219,6 @@ fn a_stream_moves_from_one_server_to_the_other_without_gap_or_duplicate() {
     assert_eq!(seen.iter().map(|(id, _)| *id).collect::<Vec<_>>(), ids, "ids differ from what POST answered");
     let texts: Vec<String> = seen.into_iter().map(|(_, m)| m).collect();
     check_complete("the moving stream", &texts, &["poster"], COUNT);
-}
-
-#[test]
-fn a_broker_restart_splits_the_room_then_joins_it_again() {
-    if !RedisServer::installed("a_broker_restart_splits_the_room_then_joins_it_again") {
-        return;
-    }
-    let mut redis = RedisServer::start();
-    let (a, b) =
-        (lab_with_broker(&redis.url(), Limits::default()), lab_with_broker(&redis.url(), Limits::default()));
-    let (mut alice, mut bob) = (tcp_member(a.tcp, "split"), tcp_member(b.tcp, "split"));
-    alice.send("msg before\n");
-    assert!(wait_for(&mut bob, |l| l.ends_with(": msg before")).is_some());
-
-    redis.kill();
-    for member in [&mut alice, &mut bob] {
-        assert!(wait_for(member, |l| l.contains("the rooms are split")).is_some(), "no split notice");
-    }
-    // Alone, but alive: A's members still hear each other.
-    alice.send("msg alone\n");
-    assert!(wait_for(&mut alice, |l| l.ends_with(": msg alone")).is_some());
-
-    let _redis = RedisServer::start_on(redis.port);
-    for member in [&mut alice, &mut bob] {
-        assert!(wait_for(member, |l| l.contains("the rooms are joined again")).is_some(), "not rejoined");
-    }
-    alice.send("msg after\n");
-    let heard = wait_for(&mut bob, |l| l.contains(": msg "));
-    assert!(heard.as_deref().is_some_and(|l| l.ends_with(": msg after")), "bob heard {heard:?}");
-}
-
-#[test]
-fn without_a_broker_to_reach_a_lab_serves_its_own_members() {
-    // Runs everywhere: nothing listens on this port, so the room is split from the start.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let a = lab_with_broker(&format!("redis://127.0.0.1:{port}"), Limits::default());
-    let mut alice = tcp_member(a.tcp, "alone");
-    let mut carol = tcp_member(a.tcp, "alone");
-    alice.send("msg hello\n");
-    assert!(wait_for(&mut carol, |l| l.ends_with(": msg hello")).is_some());
-}
-
-/// Reads lines until one matches (returns it) or the deadline passes (`None`).
-fn wait_for(member: &mut Raw, matches: impl Fn(&str) -> bool) -> Option<String> {
-    let until = Instant::now() + 3 * DEADLINE;
-    while Instant::now() < until {
-        let mut line = String::new();
-        match member.reader.read_line(&mut line) {
-            Ok(0) => return None,
-            Ok(_) if matches(line.trim_end()) => return Some(line.trim_end().to_string()),
-            Ok(_) => {}
-            Err(e) if common::net::is_timeout(&e) => {}
-            Err(_) => return None,
-        }
-    }
-    None
 }
 
 #[test]

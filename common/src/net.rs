@@ -26,10 +26,33 @@ pub fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
     Ok(addrs)
 }
 
-/// `TcpListener::bind` (socket + bind + listen in one call) with a friendly error.
+/// The listen backlog when the system does not say (`SOMAXCONN` of Linux since 5.4; Windows
+/// takes its own `SOMAXCONN`, `0x7fffffff`, as "the most you allow"; macOS caps any request at
+/// its `kern.ipc.somaxconn`).
+pub const DEFAULT_BACKLOG: i32 = if cfg!(windows) { 0x7fff_ffff } else { 4096 };
+
+/// How many finished handshakes the kernel may queue for `accept()`: the system's maximum
+/// (Linux: `net.core.somaxconn`, which caps any larger request silently). std's
+/// `TcpListener::bind` asks for 128: a flood of connects overflows that in a moment, and a
+/// healthy client's SYN is then dropped and sent again a second later.
+pub fn max_backlog() -> i32 {
+    let linux = std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok();
+    linux.and_then(|n| n.trim().parse().ok()).unwrap_or(DEFAULT_BACKLOG)
+}
+
+/// socket + `SO_REUSEADDR` (on Unix, as std does) + bind + listen with the system's maximum
+/// backlog ([`max_backlog`]), with a friendly error.
 pub fn bind(addr: &str) -> Result<TcpListener, String> {
+    use socket2::{Domain, Protocol, Socket, Type};
     let first = resolve(addr)?[0];
-    TcpListener::bind(first).map_err(|e| explain_bind_error(first, &e))
+    let socket = Socket::new(Domain::for_address(first), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| format!("cannot open a socket for {first}: {e}"))?;
+    if cfg!(unix) {
+        socket.set_reuse_address(true).map_err(|e| format!("cannot set SO_REUSEADDR on {first}: {e}"))?;
+    }
+    socket.bind(&first.into()).map_err(|e| explain_bind_error(first, &e))?;
+    socket.listen(max_backlog()).map_err(|e| format!("cannot listen on {first}: {e}"))?;
+    Ok(socket.into())
 }
 
 /// One line that says why `bind` failed and what to try instead.
@@ -91,5 +114,29 @@ pub fn describe(err: &io::Error) -> String {
         io::ErrorKind::UnexpectedEof => "the peer closed the connection in the middle of a message".into(),
         _ if is_timeout(err) => "the peer was silent for too long".into(),
         _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Handshakes nobody has accepted yet: more than std's backlog of 128 wait in the queue.
+    /// (std's listener drops the 130th SYN, and its connect times out.)
+    #[test]
+    fn a_listener_queues_more_handshakes_than_std_s_128() {
+        const CLIENTS: usize = 300;
+        if max_backlog() < CLIENTS as i32 + 10 {
+            return eprintln!("skipping: this system's backlog is {}", max_backlog());
+        }
+        let listener = bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("an address");
+        let mut waiting = Vec::new();
+        for i in 0..CLIENTS {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                Ok(stream) => waiting.push(stream),
+                Err(e) => panic!("connect {i} of {CLIENTS}, none accepted yet: {e}"),
+            }
+        }
     }
 }

@@ -145,8 +145,8 @@ enum Lesson {
         /// Rooms kept at once; the quietest empty one is forgotten to make space
         #[arg(long, value_name = "N", default_value_t = hub::MAX_ROOMS)]
         max_rooms: usize,
-        /// Share rooms with other labs through this Redis (chapter 13); without it, one
-        /// in-process hub
+        /// Share rooms with other labs through this Redis (chapter 13; with a password,
+        /// redis://:PASSWORD@HOST:PORT, never printed); without it, one in-process hub
         #[arg(long, value_name = "redis://HOST:PORT")]
         broker: Option<String>,
     },

@@ -5,9 +5,11 @@
 //! what to tell the one over the cap (`refuse`). The threads are kept in [`Workers`]: spawned
 //! with a name and [`STACK_SIZE`], counted for the cap, joined on shutdown.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::net::{Shutdown as Both, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use common::trace::{Layer, Traced};
@@ -29,6 +31,21 @@ pub fn accept_loop(
     refuse: impl Fn(Traced<TcpStream>, SocketAddr),
     serve: impl Fn(Traced<TcpStream>, SocketAddr) + Send + Sync + 'static,
 ) -> io::Result<()> {
+    accept_loop_with(listener, shutdown, layer, max_connections, None, refuse, serve)
+}
+
+/// [`accept_loop`], where a connection that only waits (see [`Idle`]) does not hold a place
+/// that an arriving client needs: at the cap, the one that has waited longest is closed instead
+/// of refusing the newcomer. Only connections doing something count against the cap.
+pub fn accept_loop_with(
+    listener: &TcpListener,
+    shutdown: &Shutdown,
+    layer: Layer,
+    max_connections: usize,
+    idle: Option<&Idle>,
+    refuse: impl Fn(Traced<TcpStream>, SocketAddr),
+    serve: impl Fn(Traced<TcpStream>, SocketAddr) + Send + Sync + 'static,
+) -> io::Result<()> {
     shutdown.wake_on_trigger(listener)?;
     let addr = listener.local_addr()?;
     let serve = Arc::new(serve);
@@ -41,7 +58,9 @@ pub fn accept_loop(
         let Some((stream, peer)) = accepted else { continue };
         let stream = Traced::new(stream, layer);
         let busy = workers.live();
-        if busy >= max_connections {
+        if busy >= max_connections && idle.is_some_and(Idle::close_oldest) {
+            info!("made room for {peer}: closed the connection that had waited longest for a request");
+        } else if busy >= max_connections {
             warn!("refusing {peer}: {max_connections} clients already connected");
             refuse(stream, peer);
             continue;
@@ -60,6 +79,58 @@ pub fn accept_loop(
     let started = workers.join_all();
     info!("stopped accepting on {addr}: {started} connection thread(s) started, all joined");
     Ok(())
+}
+
+/// The connections of one server that are waiting for a request: a keep-alive connection
+/// between two requests, or a new one that has sent nothing yet. A browser keeps several open
+/// per site, and a client can open hundreds and say nothing: each holds a thread for the idle
+/// timeout. At the connection cap they make room ([`accept_loop_with`]): closing a keep-alive
+/// connection between requests is allowed at any time (RFC 9112 §9.8), and clients open a new
+/// one.
+#[derive(Default)]
+pub struct Idle {
+    /// By arrival: the first is the one that has waited longest.
+    waiting: Mutex<BTreeMap<u64, TcpStream>>,
+    next: AtomicU64,
+}
+
+/// A connection's place in [`Idle`] while it waits; dropping it (the request came) takes it out.
+pub struct Waiting<'a> {
+    idle: &'a Idle,
+    id: u64,
+}
+
+impl Idle {
+    /// `stream` waits for a request from now until the returned guard is dropped.
+    pub fn wait(&self, stream: &TcpStream) -> Option<Waiting<'_>> {
+        let handle = stream.try_clone().ok()?;
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, handle);
+        Some(Waiting { idle: self, id })
+    }
+
+    /// Closes the connection that has waited longest (its `read` returns at once, and its
+    /// thread ends); false when none is waiting.
+    pub fn close_oldest(&self) -> bool {
+        let Some((_, stream)) = self.lock().pop_first() else { return false };
+        let _ = stream.shutdown(Both::Both);
+        true
+    }
+
+    /// How many connections wait right now.
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, TcpStream>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.idle.lock().remove(&self.id);
+    }
 }
 
 /// The connection threads of one server.

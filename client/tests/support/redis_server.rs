@@ -39,8 +39,14 @@ impl RedisServer {
     /// Starts redis-server on `port` (again, after [`RedisServer::kill`]) and waits for its
     /// "Ready to accept connections" line.
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::start_with(port, &[])
+    }
+
+    /// Starts redis-server on `port` with more flags (`--requirepass s3cret`).
+    pub fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::trace::Traced;
@@ -10,6 +11,7 @@ use common::Shutdown;
 use super::request::{ReadError, Request, RequestReader};
 use super::response::{error_body, write_response, Status, REQUEST_TIMEOUT};
 use super::Limits;
+use crate::workers::Idle;
 
 /// After an error response, how long we read and drop what the client is still sending before
 /// closing. Closing a socket with unread bytes makes the kernel send a reset, which can destroy
@@ -35,6 +37,8 @@ pub struct Connection {
     head_only: bool,
     keep_alive: bool,
     http10: bool,
+    /// Where this connection counts while it waits for a request (see `workers::Idle`).
+    idle: Option<Arc<Idle>>,
 }
 
 impl Connection {
@@ -49,7 +53,14 @@ impl Connection {
             head_only: false,
             keep_alive: false,
             http10: false,
+            idle: None,
         }
+    }
+
+    /// While it waits for a request, this connection counts in `idle`: at the connection cap
+    /// it is closed to make room for a client that has something to ask.
+    pub fn wait_in(&mut self, idle: Arc<Idle>) {
+        self.idle = Some(idle);
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -96,7 +107,12 @@ impl Connection {
             self.stream.set_read_timeout(Some(wait)).map_err(|_| ReadError::Gone)?;
             // Never more than the reader will take: the buffer stays within the limits.
             let room = self.reader.room().min(chunk.len());
-            let n = match self.stream.read(&mut chunk[..room]) {
+            // No byte of a request yet: this connection only waits, and may make room.
+            let idle = self.idle.clone().filter(|_| deadline.is_none());
+            let waiting = idle.as_deref().and_then(|idle| idle.wait(&self.stream));
+            let read = self.stream.read(&mut chunk[..room]);
+            drop(waiting);
+            let n = match read {
                 Ok(0) => return Err(ReadError::Gone),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -22,6 +22,7 @@ pub mod wire;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::trace::{Layer, Traced};
@@ -38,7 +39,7 @@ pub use response::{
 };
 pub use site::{Origins, Site, ANY_ORIGIN};
 
-use crate::workers::accept_loop;
+use crate::workers::{accept_loop_with, Idle};
 
 /// How long a persistent connection may sit idle between requests before we close it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,7 +47,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// The largest request body (a `POST /send` is a few hundred bytes). Over it: 413.
 pub const MAX_BODY: usize = 4096;
-/// Connections served at once (waiting long-polls and open streams included). Past it: 503.
+/// Connections served at once (waiting long-polls and open streams included). Past it, a
+/// connection that only waits for its next request is closed to make room; if none waits: 503.
 pub const MAX_CONNECTIONS: usize = 500;
 
 /// The limits of one HTTP server; tests shorten the timeouts.
@@ -85,8 +87,10 @@ pub fn serve(
         refuse(&mut stream, SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
     };
     let watcher = shutdown.clone();
-    accept_loop(listener, shutdown, Layer::Http, max, refuse_one, move |stream, peer| {
-        answer_requests(stream, peer, limits, &site, &watcher, &handler)
+    let idle = Arc::new(Idle::default());
+    let waiting = idle.clone();
+    accept_loop_with(listener, shutdown, Layer::Http, max, Some(&idle), refuse_one, move |stream, peer| {
+        answer_requests(stream, peer, limits, &site, &watcher, &waiting, &handler)
     })
 }
 
@@ -97,6 +101,7 @@ fn answer_requests(
     limits: Limits,
     site: &Site,
     shutdown: &Shutdown,
+    idle: &Arc<Idle>,
     handler: &(dyn Fn(&mut Connection, Request) -> AfterResponse + Send + Sync),
 ) {
     let Ok(_tracked) = shutdown.track(&stream) else { return };
@@ -104,6 +109,7 @@ fn answer_requests(
         return debug!("{peer}: cannot set up the socket: {e}");
     }
     let mut connection = Connection::new(stream, peer, limits, shutdown.clone());
+    connection.wait_in(idle.clone());
     loop {
         let request = match connection.read_request() {
             Ok(request) => request,

@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Weak};
@@ -35,6 +36,9 @@ use super::{query, AfterResponse, Connection, Request, Status, BAD_REQUEST, SERV
 
 /// Wire viewers open at once (thirty students, a tab or two each). Past it: 503.
 pub const MAX_VIEWERS: usize = 64;
+/// Wire viewers open at once from one client address: a quarter of the slots, so one page
+/// (or one script) cannot take them all. Past it: 503.
+pub const MAX_VIEWERS_PER_ADDRESS: usize = MAX_VIEWERS / 4;
 /// A token is 16 to 64 letters, digits, `-` or `_`: the page sends 32 hex digits.
 pub const TOKEN_MIN: usize = 16;
 pub const TOKEN_MAX: usize = 64;
@@ -63,6 +67,8 @@ pub struct Wire {
 
 /// One open `GET /wire`: the queue its thread writes from.
 struct Viewer {
+    /// The client address that opened it, for [`MAX_VIEWERS_PER_ADDRESS`].
+    from: IpAddr,
     queue: SyncSender<String>,
     lost: AtomicU64,
     opened: Instant,
@@ -143,7 +149,8 @@ impl Wire {
             }
         };
         let (queue, events) = mpsc::sync_channel(QUEUE_EVENTS);
-        let viewer = Arc::new(Viewer { queue, lost: AtomicU64::new(0), opened: Instant::now() });
+        let from = connection.peer().ip();
+        let viewer = Arc::new(Viewer { from, queue, lost: AtomicU64::new(0), opened: Instant::now() });
         {
             let mut viewers = self.lock();
             if viewers.contains_key(&token) {
@@ -155,6 +162,13 @@ impl Wire {
             }
             if viewers.len() >= MAX_VIEWERS {
                 let why = format!("{MAX_VIEWERS} wire viewers are open, try again later");
+                return connection.refuse(SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
+            }
+            if viewers.values().filter(|v| v.from == from).count() >= MAX_VIEWERS_PER_ADDRESS {
+                let why = format!(
+                    "{MAX_VIEWERS_PER_ADDRESS} wire viewers from {from} are open already, the most for one \
+                     address: close a tab that shows the wire"
+                );
                 return connection.refuse(SERVICE_UNAVAILABLE, &why, &[("Retry-After", "5")]);
             }
             viewers.insert(token.clone(), viewer.clone());

@@ -14,16 +14,19 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
-use redis::{Client, Connection, RedisResult, Script, Value};
+use redis::{FromRedisValue, Value};
 use serde_json::{json, Value as Json};
 
 use super::event::{Event, EventKind, LeaveReason};
+use super::resp::{Failure, Link, Result, Target};
 
-/// How long connecting to the broker may take before the room counts as split.
+/// How long connecting to the broker may take, logging in and the first `PING` included,
+/// before the room counts as split.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long one command may take. A publish waits this long at most (under the hub's lock)
+/// How long one command may take, its whole reply included. The commands the hub sends while
+/// it holds its lock (a publish, a guest number, a nickname claim) wait this long at most
 /// before the server decides the broker is gone and carries on alone.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long the reader's `XREAD BLOCK` waits for news before it looks at the hub again.
 pub const BLOCK: Duration = Duration::from_millis(500);
 /// A nickname's key expires this long after the last refresh: a crashed server's names free up.
@@ -31,6 +34,9 @@ pub const NICK_TTL: Duration = Duration::from_secs(30);
 /// Entries a room's stream keeps (about: `MAXLEN ~`): ten times a room's history, so a server
 /// that opens the room later still finds the whole history there.
 pub const STREAM_FACTOR: usize = 10;
+/// The most one event takes in a stream (a 2 KiB line, every byte of it escaped in JSON, and
+/// its nickname): with the reply's budget, how many events one `XREAD` asks for per room.
+const MAX_EVENT_BYTES: usize = 8 << 10;
 
 const PREFIX: &str = "socket-steps";
 
@@ -46,6 +52,15 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[3
 return seq
 ";
 
+/// Raises the room's counter to ARGV[1] if it is lower: after a split, past every id this
+/// server handed out alone, so that nothing said from now on gets an id a reader skips as seen.
+const RAISE: &str = r"
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 0
+";
+
 /// Deletes a nickname's key only if this server holds it.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -54,57 +69,68 @@ return 0
 
 /// The address of a broker, and how to talk to it.
 pub struct Broker {
-    client: Client,
-    url: String,
+    target: Target,
     /// Tells this server's claims apart from another server's.
     server: String,
 }
 
 impl Broker {
-    /// Checks the address (`redis://HOST:PORT`); does not connect yet.
-    pub fn new(url: &str) -> Result<Broker, String> {
-        let client =
-            Client::open(url).map_err(|e| format!("--broker {url}: {e} (expected redis://HOST:PORT)"))?;
+    /// Checks the address (`redis://HOST:PORT`, `redis://:PASSWORD@HOST:PORT`); does not
+    /// connect yet.
+    pub fn new(url: &str) -> std::result::Result<Broker, String> {
+        let target = Target::parse(url)?;
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let server = format!("{}-{nanos}", std::process::id());
-        Ok(Broker { client, url: url.to_string(), server })
+        Ok(Broker { target, server })
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The address for the log: the password is never shown.
+    pub fn url(&self) -> String {
+        self.target.shown()
     }
 
-    /// A new connection with the timeouts above, or why not.
-    pub fn connect(&self, timeout: Duration) -> RedisResult<Connection> {
-        let connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
-        connection.set_read_timeout(Some(timeout))?;
-        connection.set_write_timeout(Some(COMMAND_TIMEOUT))?;
-        Ok(connection)
+    /// Connects once and says whether a Redis answered (logging in, `PING`), or why not.
+    pub fn probe(&self) -> std::result::Result<(), String> {
+        self.connect(COMMAND_TIMEOUT).map(drop).map_err(|e| e.to_string())
+    }
+
+    /// A new link that has answered a `PING`, whose commands may each take `limit`.
+    pub fn connect(&self, limit: Duration) -> Result<Link> {
+        Link::open(&self.target, CONNECT_TIMEOUT, limit)
     }
 
     /// Appends `kind` to `room`'s stream; returns the id every server will give it.
     pub fn publish(
         &self,
-        c: &mut Connection,
+        c: &mut Link,
         room: &str,
         kind: &EventKind,
         floor: u64,
         keep: usize,
-    ) -> RedisResult<u64> {
+    ) -> Result<u64> {
         let payload = encode(kind).to_string();
-        Script::new(PUBLISH)
-            .key(seq_key(room))
-            .key(room_key(room))
-            .arg(floor)
-            .arg(keep * STREAM_FACTOR)
-            .arg(payload)
-            .invoke(c)
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(PUBLISH).arg(2).arg(seq_key(room)).arg(room_key(room));
+        eval.arg(floor).arg(keep * STREAM_FACTOR).arg(payload);
+        one(c, &eval)
+    }
+
+    /// Raises each room's counter to the newest id this server has seen there (see [`RAISE`]).
+    pub fn raise(&self, c: &mut Link, rooms: &[(String, u64)]) -> Result<()> {
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (room, floor) in rooms {
+            pipe.cmd("EVAL").arg(RAISE).arg(1).arg(seq_key(room)).arg(floor);
+        }
+        c.call(&pipe.get_packed_pipeline(), rooms.len()).map(drop)
     }
 
     /// The newest `count` events of `room`, oldest first.
-    pub fn recent(&self, c: &mut Connection, room: &str, count: usize) -> RedisResult<Vec<Event>> {
+    pub fn recent(&self, c: &mut Link, room: &str, count: usize) -> Result<Vec<Event>> {
         let reply: StreamRangeReply =
-            redis::cmd("XREVRANGE").arg(room_key(room)).arg("+").arg("-").arg("COUNT").arg(count).query(c)?;
+            one(c, redis::cmd("XREVRANGE").arg(room_key(room)).arg("+").arg("-").arg("COUNT").arg(count))?;
         Ok(reply.ids.iter().rev().filter_map(|entry| decode(room, entry)).collect())
     }
 
@@ -112,12 +138,14 @@ impl Broker {
     /// wake-up; returns the events, each room's oldest first.
     pub fn read(
         &self,
-        c: &mut Connection,
+        c: &mut Link,
         rooms: &[(String, Option<u64>)],
         wake_seen: &mut String,
-    ) -> RedisResult<Vec<Event>> {
+    ) -> Result<Vec<Event>> {
+        // Few enough per room that the whole reply fits the budget of one reply.
+        let count = (super::resp::MAX_REPLY_BYTES / MAX_EVENT_BYTES / (rooms.len() + 1)).clamp(1, 1000);
         let mut command = redis::cmd("XREAD");
-        command.arg("COUNT").arg(1000).arg("BLOCK").arg(BLOCK.as_millis() as u64).arg("STREAMS");
+        command.arg("COUNT").arg(count).arg("BLOCK").arg(BLOCK.as_millis() as u64).arg("STREAMS");
         rooms.iter().for_each(|(room, _)| {
             command.arg(room_key(room));
         });
@@ -126,7 +154,7 @@ impl Broker {
             command.arg(id.map_or("$".to_string(), |id| format!("{id}-0")));
         });
         command.arg(wake_seen.as_str());
-        let reply: Option<StreamReadReply> = command.query(c)?;
+        let reply: Option<StreamReadReply> = one(c, &command)?;
         let mut events = Vec::new();
         for stream in reply.map(|r| r.keys).unwrap_or_default() {
             if stream.key == self.wake_key() {
@@ -142,30 +170,29 @@ impl Broker {
     }
 
     /// Ends the reader's current `XREAD BLOCK` early: the rooms it must follow changed.
-    pub fn wake(&self, c: &mut Connection) -> RedisResult<()> {
-        redis::cmd("XADD").arg(self.wake_key()).arg("MAXLEN").arg(1).arg("*").arg("wake").arg(1).query(c)
+    pub fn wake(&self, c: &mut Link) -> Result<()> {
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(self.wake_key()).arg("MAXLEN").arg(1).arg("*").arg("wake").arg(1);
+        c.call(&xadd.get_packed_command(), 1).map(drop)
     }
 
     /// A guest number no other server hands out.
-    pub fn next_guest(&self, c: &mut Connection) -> RedisResult<u64> {
-        redis::cmd("INCR").arg(format!("{PREFIX}:guests")).query(c)
+    pub fn next_guest(&self, c: &mut Link) -> Result<u64> {
+        one(c, redis::cmd("INCR").arg(format!("{PREFIX}:guests")))
     }
 
     /// Claims a nickname's look-alike key for this server: `Ok(None)` if it is ours now,
     /// `Ok(Some(nick))` if another server's member `nick` has it.
-    pub fn claim(&self, c: &mut Connection, skeleton: &str, nick: &str) -> RedisResult<Option<String>> {
+    pub fn claim(&self, c: &mut Link, skeleton: &str, nick: &str) -> Result<Option<String>> {
         let value = format!("{}\n{nick}", self.server);
-        let set: Value = redis::cmd("SET")
-            .arg(nick_key(skeleton))
-            .arg(&value)
-            .arg("NX")
-            .arg("EX")
-            .arg(NICK_TTL.as_secs())
-            .query(c)?;
+        let set: Value = one(
+            c,
+            redis::cmd("SET").arg(nick_key(skeleton)).arg(&value).arg("NX").arg("EX").arg(NICK_TTL.as_secs()),
+        )?;
         if set != Value::Nil {
             return Ok(None);
         }
-        let holder: Option<String> = redis::cmd("GET").arg(nick_key(skeleton)).query(c)?;
+        let holder: Option<String> = one(c, redis::cmd("GET").arg(nick_key(skeleton)))?;
         Ok(match holder {
             Some(holder) => match holder.split_once('\n') {
                 Some((server, _)) if server == self.server => None,
@@ -178,27 +205,38 @@ impl Broker {
     }
 
     /// Keeps this server's nicknames alive (and takes them back after the broker restarted).
-    pub fn refresh(&self, c: &mut Connection, nicks: &[(String, String)]) -> RedisResult<()> {
+    pub fn refresh(&self, c: &mut Link, nicks: &[(String, String)]) -> Result<()> {
         if nicks.is_empty() {
-            return Ok(()); // an empty pipeline is an error to Redis
+            // An empty pipeline is an error to Redis, and the reader counts on a real round
+            // trip here (a rejoin counts only after one): a PING then.
+            return c.call(&redis::cmd("PING").get_packed_command(), 1).map(drop);
         }
         let mut pipe = redis::pipe();
         for (skeleton, nick) in nicks {
             let value = format!("{}\n{nick}", self.server);
-            pipe.cmd("SET").arg(nick_key(skeleton)).arg(value).arg("EX").arg(NICK_TTL.as_secs()).ignore();
+            pipe.cmd("SET").arg(nick_key(skeleton)).arg(value).arg("EX").arg(NICK_TTL.as_secs());
         }
-        pipe.query(c)
+        c.call(&pipe.get_packed_pipeline(), nicks.len()).map(drop)
     }
 
     /// Frees a nickname this server held.
-    pub fn release(&self, c: &mut Connection, skeleton: &str, nick: &str) -> RedisResult<()> {
+    pub fn release(&self, c: &mut Link, skeleton: &str, nick: &str) -> Result<()> {
         let value = format!("{}\n{nick}", self.server);
-        Script::new(RELEASE).key(nick_key(skeleton)).arg(value).invoke(c)
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(RELEASE).arg(1).arg(nick_key(skeleton)).arg(value);
+        c.call(&eval.get_packed_command(), 1).map(drop)
     }
 
     fn wake_key(&self) -> String {
         format!("{PREFIX}:wake:{}", self.server)
     }
+}
+
+/// Sends one command and reads its reply as a `T`; a reply of another shape is a failure.
+fn one<T: FromRedisValue>(c: &mut Link, command: &redis::Cmd) -> Result<T> {
+    let reply = c.call(&command.get_packed_command(), 1)?.pop().unwrap_or(Value::Nil);
+    redis::from_redis_value(reply)
+        .map_err(|e| Failure::from_peer("it is not a Redis server: an unexpected reply", &e.to_string()))
 }
 
 fn room_key(room: &str) -> String {

@@ -36,6 +36,7 @@ mod members;
 mod nick;
 mod outbox;
 mod relay;
+mod resp;
 mod rooms;
 mod watchers;
 
@@ -162,6 +163,7 @@ impl Hub {
     /// The server is stopping: wakes every waiting request and sender, and says goodbye to
     /// every watcher.
     pub fn close(&self) {
+        self.cut_broker();
         let mut state = self.lock();
         state.closing = true;
         for (_, outbox) in std::mem::take(&mut state.watchers).into_values().flatten() {

@@ -64,10 +64,19 @@ impl Level {
     /// One more line waits. The stall clock starts with the first line nobody took, not with the
     /// last take: an hour of quiet before a line arrives is not a stall.
     fn count_one(&mut self, now: Instant) {
-        if self.waiting == 0 {
+        if self.waiting == 0 && !self.reader_gone {
             self.progress = now;
         }
         self.waiting += 1;
+    }
+
+    /// A writer that is gone: leaving for the stall window after it went, then a ghost.
+    fn gone(&self, now: Instant, stall: Duration) -> Backlog {
+        if now.saturating_duration_since(self.progress) < stall {
+            Backlog::Leaving
+        } else {
+            Backlog::Gone
+        }
     }
 }
 
@@ -79,7 +88,11 @@ pub enum Backlog {
     Behind,
     /// Lines wait, and the writer has taken nothing for the whole stall window.
     Stalled,
-    /// The writer is gone (its connection ended).
+    /// The writer ended moments ago (less than the stall window): its connection is ending,
+    /// and the connection's own thread is about to say why (a `/quit`, a close, a reset, a
+    /// shutdown). The hub skips it rather than guess "connection lost".
+    Leaving,
+    /// The writer has been gone for the whole stall window and nobody said why: a ghost.
     Gone,
 }
 
@@ -112,7 +125,7 @@ impl Outbox {
         {
             let mut level = self.gauge.lock();
             if level.reader_gone {
-                return Err(Backlog::Gone);
+                return Err(level.gone(now, stall));
             }
             if level.waiting >= self.gauge.capacity
                 || level.waiting > 0 && now.saturating_duration_since(level.progress) >= stall
@@ -121,7 +134,7 @@ impl Outbox {
             }
             level.count_one(now);
         }
-        self.send_counted(delivery).map_err(|_| Backlog::Gone)
+        self.send_counted(delivery).map_err(|_| Backlog::Leaving)
     }
 
     /// Sends a line already counted in `waiting`, *after* the gauge's lock is released: the send
@@ -144,7 +157,7 @@ impl Outbox {
         let level = self.gauge.lock();
         let quiet = now.saturating_duration_since(level.progress);
         if level.reader_gone {
-            Backlog::Gone
+            level.gone(now, stall)
         } else if level.waiting > 0 && quiet >= stall {
             Backlog::Stalled
         } else if level.waiting >= mark && quiet < patience {
@@ -219,6 +232,8 @@ impl Drop for Inbox {
     fn drop(&mut self) {
         let mut level = self.gauge.lock();
         level.reader_gone = true;
+        // From now on `progress` says when the writer went (see `Backlog::Leaving`).
+        level.progress = Instant::now();
         self.gauge.changed.notify_all();
     }
 }
@@ -259,7 +274,9 @@ mod tests {
         assert_eq!(inbox.try_iter().map(|d| d.line()).collect::<Vec<_>>(), ["* 2", "* 3"]);
         drop(inbox);
         assert!(matches!(outbox.try_send(notice(4)), Err(TrySendError::Disconnected(_))));
-        assert_eq!(outbox.backlog(Instant::now(), 1, LONG, LONG), Backlog::Gone);
+        // Just gone: its connection's thread is about to say why; a stall window later, a ghost.
+        assert_eq!(outbox.backlog(Instant::now(), 1, LONG, LONG), Backlog::Leaving);
+        assert_eq!(outbox.backlog(Instant::now(), 1, LONG, Duration::ZERO), Backlog::Gone);
     }
 
     #[test]
@@ -299,7 +316,9 @@ mod tests {
             drop(inbox);
         });
         outbox.wait_below(1, LONG);
-        assert_eq!(outbox.backlog(Instant::now(), 1, LONG, LONG), Backlog::Gone);
+        // Just gone: its connection's thread is about to say why; a stall window later, a ghost.
+        assert_eq!(outbox.backlog(Instant::now(), 1, LONG, LONG), Backlog::Leaving);
+        assert_eq!(outbox.backlog(Instant::now(), 1, LONG, Duration::ZERO), Backlog::Gone);
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl Hub {
             for id in state.rooms.get(room).map(|r| &r.members).into_iter().flatten() {
                 let outbox = &state.members[id].outbox;
                 match outbox.backlog(now, mark, patience, stall) {
-                    Backlog::Fine => {}
+                    // A member on its way out is not waited for; its own thread removes it.
+                    Backlog::Fine | Backlog::Leaving => {}
                     Backlog::Behind => behind = Some(outbox.clone()),
                     Backlog::Stalled => dropped.push((*id, LeaveReason::TooSlow)),
                     Backlog::Gone => dropped.push((*id, LeaveReason::Lost)),
@@ -99,7 +100,7 @@ impl Hub {
                         true
                     }
                     // Its stream ends when its outbox closes, with a "too slow" goodbye.
-                    Backlog::Stalled | Backlog::Gone => false,
+                    Backlog::Stalled | Backlog::Leaving | Backlog::Gone => false,
                 });
             }
             if !dropped.is_empty() {
@@ -179,9 +180,10 @@ impl Hub {
             }
             for id in &r.members {
                 match self.offer(&state.members[id].outbox, &event, now) {
-                    Ok(()) => {}
-                    Err(LeaveReason::TooSlow) if closing => {}
-                    Err(reason) => dropped.push((*id, reason)),
+                    // Its connection is ending, and its own thread will say why (`Leaving`).
+                    Ok(()) | Err(None) => {}
+                    Err(Some(LeaveReason::TooSlow)) if closing => {}
+                    Err(Some(reason)) => dropped.push((*id, reason)),
                 }
             }
             for (id, _) in &dropped {
@@ -204,12 +206,16 @@ impl Hub {
     }
 
     /// Puts `event` in `outbox`, or says why its member must go: stalled (or at the outbox's
-    /// hard cap) is too slow, a writer that is gone is a lost connection.
-    fn offer(&self, outbox: &Outbox, event: &Arc<Event>, now: Instant) -> Result<(), LeaveReason> {
+    /// hard cap) is too slow, a writer gone for the stall window is a lost connection.
+    /// `Err(None)`: the writer ended just now; the member's own thread is about to leave with
+    /// the reason it knows (a `/quit`, a close frame, the server's goodbye), which the hub
+    /// must not turn into "connection lost".
+    fn offer(&self, outbox: &Outbox, event: &Arc<Event>, now: Instant) -> Result<(), Option<LeaveReason>> {
         outbox.offer(Delivery::Event(event.clone()), now, self.limits.stall).map_err(
             |backlog| match backlog {
-                Backlog::Gone => LeaveReason::Lost,
-                _ => LeaveReason::TooSlow,
+                Backlog::Leaving => None,
+                Backlog::Gone => Some(LeaveReason::Lost),
+                _ => Some(LeaveReason::TooSlow),
             },
         )
     }

@@ -267,3 +267,27 @@ fn look_alike_nicknames_are_refused() {
     hub.handle(alice.id, Command::Nick("ALICE".into()));
     assert_eq!(alice.lines(), ["* alice is now known as ALICE", "* you are now ALICE in lobby"]);
 }
+
+/// A member whose writer just ended (a client that closed, a WebSocket that got its 1001) is
+/// leaving: the hub does not call it "connection lost" on its own; the member's thread says why.
+/// Only a writer gone for the whole stall window, with nobody saying why, is dropped as lost.
+#[test]
+fn a_member_whose_writer_just_ended_leaves_with_the_reason_its_thread_gives() {
+    let hub = hub(Limits { stall: NEVER, ..Limits::default() });
+    let (alice, bob) = (join(&hub, "alice"), join(&hub, "bob"));
+    alice.lines();
+    let TestMember { id: bob_id, inbox, .. } = bob;
+    drop(inbox);
+    say(&hub, &alice, "still there?");
+    assert_eq!(alice.lines(), ["alice: still there?"], "no 'connection lost' guessed by the hub");
+    hub.leave(bob_id, LeaveReason::Quit);
+    assert_eq!(alice.lines(), ["* bob has left the chat"]);
+
+    let hub = self::hub(Limits { stall: Duration::from_millis(50), ..Limits::default() });
+    let (alice, ghost) = (join(&hub, "alice"), join(&hub, "ghost"));
+    alice.lines();
+    drop(ghost.inbox);
+    thread::sleep(Duration::from_millis(100)); // gone for the whole stall window
+    say(&hub, &alice, "anyone?");
+    assert_eq!(alice.lines(), ["* ghost has left the chat (connection lost)", "alice: anyone?"]);
+}

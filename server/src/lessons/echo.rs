@@ -18,8 +18,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::trace::{Layer, Traced};
 use common::Shutdown;
@@ -33,8 +35,18 @@ pub const BUFFER_SIZE: usize = 16 * 1024;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long the loop waits after `accept` itself failed, so that it does not spin while the
-/// cause lasts (no file descriptors left, say).
+/// cause lasts (no file descriptors left, say). The wait doubles while the failures go on.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+/// The longest wait between two tries of a failing `accept`: short, so that Ctrl-C stays quick.
+pub const MAX_ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one "accept() failed" line this often, however often it fails.
+pub const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(1);
+
+/// `accept` failures in a row, and when the last line about them was logged. For the whole
+/// process, like the cause: `EMFILE` is this process out of file descriptors, whichever
+/// listener notices it.
+static FAILURES: AtomicU32 = AtomicU32::new(0);
+static WARNED: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// Serves clients one after another until `shutdown` fires.
 pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
@@ -62,19 +74,30 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
 ///
 /// A failing `accept` is rarely the listener's fault. A client that gave up while it waited in
 /// the queue is its own business: a debug line. Otherwise this process is out of something
-/// (`EMFILE`: no file descriptors left), and trying again at once would spin: back off a little.
-/// (A client that connected and then reset *is* accepted: its first `read` fails, and that
-/// ends only its own connection.)
+/// (`EMFILE`: no file descriptors left), which lasts until a client leaves, and trying again
+/// at once would spin: back off, longer after each failure in a row, and say so once a second,
+/// not once a try. (A client that connected and then reset *is* accepted: its first `read`
+/// fails, and that ends only its own connection.)
 pub fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
     match listener.accept() {
-        Ok(pair) => Some(pair),
+        Ok(pair) => {
+            FAILURES.store(0, Ordering::Relaxed);
+            Some(pair)
+        }
         Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => {
             debug!("a client gave up while it waited to be accepted: {e}");
             None
         }
         Err(e) => {
-            warn!("accept() failed: {e}; trying again in {} ms", ACCEPT_BACKOFF.as_millis());
-            thread::sleep(ACCEPT_BACKOFF);
+            let failures = FAILURES.fetch_add(1, Ordering::Relaxed) + 1;
+            let wait = (ACCEPT_BACKOFF * 2u32.pow(failures.min(8) - 1)).min(MAX_ACCEPT_BACKOFF);
+            let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+            if warned.is_none_or(|at| at.elapsed() >= ACCEPT_WARN_EVERY) {
+                *warned = Some(Instant::now());
+                warn!("accept() failed ({failures} in a row): {e}; trying again in {} ms", wait.as_millis());
+            }
+            drop(warned);
+            thread::sleep(wait);
             None
         }
     }

@@ -17,15 +17,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
 
 use common::trace::{Layer, Traced};
 use common::Shutdown;
 use log::info;
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// How many finished handshakes the kernel may queue while we are not in `accept()`.
-/// (std's `TcpListener::bind` uses 128 too.)
-pub const BACKLOG: i32 = 128;
+pub use super::echo::IDLE_TIMEOUT;
 
 /// The longest message this lesson reads: enough for a greeting, small enough to be safe.
 pub const MAX_MESSAGE: usize = 4096;
@@ -48,8 +47,11 @@ pub fn open(addr: SocketAddr) -> Result<TcpListener, String> {
     socket.bind(&addr.into()).map_err(|e| common::net::explain_bind_error(addr, &e))?;
     info!("bind({addr}) -> the socket now owns this address");
 
-    socket.listen(BACKLOG).map_err(|e| format!("listen() failed: {e}"))?;
-    info!("listen(backlog = {BACKLOG}) -> the kernel now completes handshakes for us and queues them");
+    // The backlog: how many finished handshakes the kernel may queue while we are not in
+    // accept(). We ask for the system's maximum (SOMAXCONN); std's `TcpListener::bind` asks 128.
+    let backlog = common::net::max_backlog();
+    socket.listen(backlog).map_err(|e| format!("listen() failed: {e}"))?;
+    info!("listen(backlog = {backlog}) -> the kernel now completes handshakes for us and queues them");
 
     // From here on std's type wraps the very same socket.
     Ok(socket.into())
@@ -57,6 +59,12 @@ pub fn open(addr: SocketAddr) -> Result<TcpListener, String> {
 
 /// accept() clients one after another until `shutdown` fires.
 pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
+    run_with(listener, shutdown, IDLE_TIMEOUT)
+}
+
+/// [`run`], closing a client that sends nothing for `idle`: while this server waits for one
+/// client, nobody else is served, so a silent one must not wait forever (chapter 2's deadline).
+pub fn run_with(listener: TcpListener, shutdown: &Shutdown, idle: Duration) -> io::Result<()> {
     // Ctrl-C must be able to end a blocked accept(): chapter 3 shows how.
     shutdown.wake_on_trigger(&listener)?;
     let local = listener.local_addr()?;
@@ -78,8 +86,12 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
         info!("accept() -> a NEW socket for {peer}; the listening socket stays on {local}");
         // `Traced` is the socket itself plus `--trace` (chapter 12), which prints every byte
         // that goes in or out; without the flag each read and write goes straight through.
-        if let Err(e) = serve(Traced::new(stream, Layer::Raw), peer, shutdown) {
-            log::warn!("{peer}: {}", common::net::describe(&e));
+        match serve(Traced::new(stream, Layer::Raw), peer, shutdown, idle) {
+            Ok(()) => {}
+            Err(e) if common::net::is_timeout(&e) => {
+                info!("{peer} was silent for {} s: closing it, the next client's turn", idle.as_secs())
+            }
+            Err(e) => log::warn!("{peer}: {}", common::net::describe(&e)),
         }
         if shutdown.is_triggered() {
             break;
@@ -90,10 +102,12 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown) -> io::Result<()> {
 }
 
 /// recv() one line, send() it back, wait for the client to close, close().
-fn serve(stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
+fn serve(stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown, idle: Duration) -> io::Result<()> {
     // Ctrl-C must be able to end a recv() that waits for this client: the shutdown signal
     // watches the socket (chapter 3 shows how), and we use it through the watch.
     let mut stream = shutdown.watch(stream);
+    // A recv() that waits longer than `idle` fails with a timeout, which ends this client.
+    stream.set_read_timeout(Some(idle))?;
     let mut message = Vec::new();
     let mut buf = [0u8; 1024];
 
@@ -129,4 +143,33 @@ fn serve(stream: Traced<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) -> io
     drop(stream);
     info!("close() -> the socket for {peer} is gone");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::thread;
+
+    #[test]
+    fn a_silent_client_is_closed_after_the_deadline_and_the_next_one_is_served() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("an address");
+        let shutdown = Shutdown::new();
+        let server_shutdown = shutdown.clone();
+        let server = thread::spawn(move || run_with(listener, &server_shutdown, Duration::from_millis(300)));
+        let deadline = Some(Duration::from_secs(10));
+        let mut silent = TcpStream::connect(addr).expect("connect");
+        silent.set_read_timeout(deadline).expect("a timeout");
+        let second = TcpStream::connect(addr).expect("connect");
+        second.set_read_timeout(deadline).expect("a timeout");
+        (&second).write_all(b"hello\n").expect("send");
+        let mut echoed = String::new();
+        BufReader::new(&second).read_line(&mut echoed).expect("the second client is served");
+        assert_eq!(echoed, "hello\n");
+        assert_eq!(silent.read(&mut [0; 16]).expect("closed, not timed out"), 0);
+        drop(second);
+        shutdown.trigger();
+        server.join().expect("no panic").expect("run ends cleanly");
+    }
 }
