@@ -108,8 +108,9 @@ impl Sio {
         answer.unwrap_or_else(|refusal| refuse(connection, refusal))
     }
 
+    /// The open session `sid` (a closed one is as unknown as one that never was).
     fn find(&self, sid: &str) -> Option<Arc<Session>> {
-        self.lock().get(sid).cloned()
+        self.lock().get(sid).filter(|session| !session.is_closed()).cloned()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
