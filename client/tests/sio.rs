@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use server::sio::packet::{decode_payload, Incoming, Version};
+use common::sio::{decode_payload, Incoming, Version};
 use sio_support::{
     handshake, lab, line_with, poll, poll_until, quick, request, send, tcp_member, text_with, websocket,
     ws_member,

@@ -43,6 +43,7 @@ pub fn receive(sio: &Sio, session: &Arc<Session>, text: &str) -> Result<(), Stri
         _ if nsp != NAMESPACE => Ok(()),
         Kind::Event => event(sio, session, packet.ack, packet.data),
         Kind::Disconnect => {
+            session.lock().disconnected = true;
             leave(&sio.hub, session);
             Ok(())
         }
@@ -178,7 +179,7 @@ pub fn goodbye(session: &Session) {
 }
 
 /// Moves the member's deliveries into the session's queue, as Socket.IO events, until the member
-/// leaves; then DISCONNECT, if the session is still open.
+/// leaves; then DISCONNECT, if the session is still open and the client did not leave itself.
 fn pump(inbox: &Inbox, session: &Session) {
     while let Ok(delivery) = inbox.recv() {
         let Some(args) = render(&delivery) else { continue };
@@ -187,7 +188,9 @@ fn pump(inbox: &Inbox, session: &Session) {
         }
     }
     debug!("Socket.IO session {}: its member left", session.sid);
-    session.push(encode(Kind::Disconnect, NAMESPACE, None, None));
+    if !std::mem::take(&mut session.lock().disconnected) {
+        session.push(encode(Kind::Disconnect, NAMESPACE, None, None));
+    }
 }
 
 /// A delivery as an EVENT's arguments (name, then data).

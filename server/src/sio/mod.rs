@@ -14,7 +14,6 @@
 //! member like a TCP or WebSocket one. `packet` reads and writes both layers' text.
 
 mod chat;
-pub mod packet;
 mod polling;
 mod session;
 mod websocket;
@@ -30,6 +29,7 @@ use serde_json::json;
 use crate::http::{self, AfterResponse, Connection, Request, Status};
 use crate::hub::{Hub, LeaveReason};
 use crate::workers::STACK_SIZE;
+use common::sio as packet;
 use packet::{Incoming, Version};
 pub use session::{Session, Transport, MAX_QUEUED};
 

@@ -60,6 +60,8 @@ pub struct State {
     pub member: Option<Member>,
     /// Binary packets still expected after a binary event (dropped as they come).
     pub attachments: usize,
+    /// The client sent DISCONNECT itself: nobody needs to tell it that it left.
+    pub disconnected: bool,
 }
 
 /// What a transport found when it asked for packets.
@@ -90,6 +92,7 @@ impl Session {
             websocket: None,
             member: None,
             attachments: 0,
+            disconnected: false,
         };
         Session { sid, version, target, state: Mutex::new(state), changed: Condvar::new() }
     }
