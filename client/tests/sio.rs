@@ -238,3 +238,19 @@ fn other_sites_pages_cannot_open_a_session_and_other_namespaces_are_refused() {
     let payload = poll_until(addr, 4, &sid, "44/admin,");
     assert!(payload.contains(r#"{"message":"Invalid namespace"#), "{payload}");
 }
+
+#[test]
+fn the_page_is_served_and_the_client_script_only_when_given() {
+    let (lab, _) = lab(Default::default());
+    let (status, page) = request(lab.addr, "GET", "/sio", "", "");
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"<script src="/socket.io/socket.io.js"></script>"#), "{page}");
+    let (status, why) = request(lab.addr, "GET", "/socket.io/socket.io.js", "", "");
+    assert_eq!(status, 404);
+    assert!(why.contains("--sio-client"), "{why}");
+    let script: std::sync::Arc<[u8]> = b"window.io = function () {};".to_vec().into();
+    let (lab, _) =
+        sio_support::lab(server::sio::Config { client_script: Some(script), ..Default::default() });
+    let (status, body) = request(lab.addr, "GET", "/socket.io/socket.io.js", "", "");
+    assert_eq!((status, body.as_str()), (200, "window.io = function () {};"));
+}

@@ -150,3 +150,45 @@ fn socket_io_client_2_3_websocket_only_like_the_articles_page_chats() {
 fn socket_io_client_2_3_polls_then_upgrades_and_chats() {
     meet("2", "polling,websocket");
 }
+
+/// The lab's page (`/sio`) in headless Chromium, with `bundle` (a file of tests/sio's npm
+/// packages) as the Socket.IO client script the lab serves.
+fn page_in_a_browser(bundle: &str) {
+    let Some(dir) = clients() else { return };
+    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
+    let browser_dir = dir.join("../browser");
+    if !std::path::Path::new(&chromium).exists() || !browser_dir.join("node_modules/playwright-core").exists()
+    {
+        eprintln!(
+            "skipped: needs Chromium and tests/browser's playwright-core (apt-get install chromium; npm ci)"
+        );
+        return;
+    }
+    let script = std::fs::read(dir.join("node_modules").join(bundle)).expect("read the bundle");
+    let config = server::sio::Config { client_script: Some(script.into()), ..Default::default() };
+    let (lab, tcp) = lab(config);
+    let output = Command::new("node")
+        .current_dir(&browser_dir)
+        .env("CHROMIUM", &chromium)
+        .args(["sio-page.mjs", &format!("http://{}", lab.addr), &tcp.to_string()])
+        .output()
+        .expect("run node");
+    let printed =
+        String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && printed.trim_end().ends_with("ok"),
+        "the browser test failed: {printed}"
+    );
+}
+
+#[test]
+#[ignore = "needs Chromium, playwright-core and tests/sio's npm packages; .ci/run installs them"]
+fn the_labs_page_chats_in_a_browser_with_socket_io_client_4() {
+    page_in_a_browser("sio4/dist/socket.io.min.js");
+}
+
+#[test]
+#[ignore = "needs Chromium, playwright-core and tests/sio's npm packages; .ci/run installs them"]
+fn the_labs_page_chats_in_a_browser_with_the_articles_socket_io_client_2_3() {
+    page_in_a_browser("sio2/dist/socket.io.js");
+}

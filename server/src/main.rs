@@ -156,6 +156,10 @@ enum Lesson {
         /// How long past a due ping a silent Socket.IO client is kept, in milliseconds
         #[arg(long, value_name = "MS", default_value_t = server::sio::PING_TIMEOUT.as_millis() as u64)]
         sio_ping_timeout: u64,
+        /// The Socket.IO client script for the page at /sio (socket.io-client's
+        /// dist/socket.io.min.js from npm); the lab ships none
+        #[arg(long, value_name = "FILE")]
+        sio_client: Option<std::path::PathBuf>,
     },
 }
 
@@ -218,6 +222,7 @@ fn run(lesson: Lesson) -> Result<(), String> {
             broker,
             sio_ping_interval,
             sio_ping_timeout,
+            sio_client,
         } => {
             let (tcp, web) = match host {
                 Some(host) => (on_host(&host, &tcp, "--tcp")?, on_host(&host, &http, "--http")?),
@@ -235,9 +240,16 @@ fn run(lesson: Lesson) -> Result<(), String> {
                     .map_err(|e| format!("cannot start the broker's reader: {e}"))?,
                 None => Arc::new(Hub::new(limits)),
             };
+            let client_script = match sio_client {
+                Some(path) => Some(std::fs::read(&path).map_err(|e| {
+                    format!("cannot read --sio-client {}: {e} (it names socket.io-client's dist/socket.io.min.js)", path.display())
+                })?),
+                None => None,
+            };
             let sio = server::sio::Config {
                 ping_interval: Duration::from_millis(sio_ping_interval),
                 ping_timeout: Duration::from_millis(sio_ping_timeout),
+                client_script: client_script.map(Arc::from),
             };
             let result = lessons::lab::run_with(tcp, web, &shutdown, hub.clone(), config, origins, sio);
             // Closed already after Ctrl-C; closing again is harmless and stops the reader.

@@ -134,5 +134,6 @@ pub fn quick() -> server::sio::Config {
     server::sio::Config {
         ping_interval: Duration::from_millis(200),
         ping_timeout: Duration::from_millis(300),
+        ..Default::default()
     }
 }

@@ -8,6 +8,7 @@
 //!                      | /poll /long-poll /stream /send   lesson 5: HTTP               |
 //!                      | GET /wire     the page's wire panel (crate::http::wire)        |
 //!                      | /socket.io/   Socket.IO clients, namespace /chat (crate::sio)  |
+//!                      | GET /sio      the Socket.IO page (the article's chat)          |
 //!                      +----------------------------------------------------------------+
 //! ```
 //!
@@ -67,7 +68,7 @@ pub fn run_with(
     shutdown.on_trigger(move || stopping.close_all());
     http::serve(&web, shutdown, limits, origins, move |connection, request| {
         wire.answer(connection, request, |connection, request| {
-            if request.path().starts_with(sio::PATH) {
+            if sio::serves(request.path()) {
                 return sio.route(connection, request);
             }
             route(connection, request, &hub, &config)

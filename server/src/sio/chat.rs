@@ -126,7 +126,7 @@ fn connect(
 }
 
 /// EVENT: the article's three.
-fn event(sio: &Sio, session: &Arc<Session>, ack: Option<u64>, data: Option<Value>) -> Result<(), String> {
+fn event(sio: &Sio, session: &Arc<Session>, mut ack: Option<u64>, data: Option<Value>) -> Result<(), String> {
     let Some(Value::Array(args)) = data else { return Err("an EVENT whose data is not an array".into()) };
     let name = args.first().and_then(Value::as_str).ok_or("an EVENT without its name")?;
     let Some(id) = session.lock().member.as_ref().map(|member| member.id) else { return Ok(()) };
@@ -144,7 +144,13 @@ fn event(sio: &Sio, session: &Arc<Session>, ack: Option<u64>, data: Option<Value
             None => refuse(session, "a text event carries {msg: \"...\"}"),
         },
         "joined" => drop(sio.hub.handle(id, Command::Who)),
-        "left" => leave(&sio.hub, session),
+        "left" => {
+            // The ack goes first: after `left` the namespace is gone, and its DISCONNECT with it.
+            if let Some(ack) = ack.take() {
+                session.push(encode(Kind::Ack, NAMESPACE, Some(ack), Some(&json!([]))));
+            }
+            leave(&sio.hub, session);
+        }
         other => {
             let other: String = other.chars().take(40).collect();
             refuse(session, &format!("unknown event {other:?}: this chat knows joined, text and left"));

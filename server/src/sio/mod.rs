@@ -46,18 +46,33 @@ pub const MAX_PAYLOAD: usize = http::MAX_BODY;
 /// Engine.IO sessions at once, connected to the chat or not. Past it: 503.
 pub const MAX_SESSIONS: usize = 500;
 
-/// The timings of the Socket.IO side; tests and the chapter shorten them
+/// Where the lab's own Socket.IO page is (`server/src/web/sio.html`, the article's chat).
+pub const PAGE_PATH: &str = "/sio";
+/// Where the page, like a Node Socket.IO server's pages, finds the client script.
+pub const SCRIPT_PATH: &str = "/socket.io/socket.io.js";
+/// The page, in the binary.
+pub const PAGE: &str = include_str!("../web/sio.html");
+
+/// The Socket.IO side's settings; tests and the chapter shorten the timings
 /// (`--sio-ping-interval`, `--sio-ping-timeout`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    /// The Socket.IO client script served at [`SCRIPT_PATH`] (`--sio-client FILE`): the lab
+    /// ships none of its own.
+    pub client_script: Option<Arc<[u8]>>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { ping_interval: PING_INTERVAL, ping_timeout: PING_TIMEOUT }
+        Config { ping_interval: PING_INTERVAL, ping_timeout: PING_TIMEOUT, client_script: None }
     }
+}
+
+/// True for the paths this module answers: the page, the script, and Engine.IO's.
+pub fn serves(path: &str) -> bool {
+    path == PAGE_PATH || path.starts_with(PATH)
 }
 
 /// Every Engine.IO session of one lab, by sid.
@@ -78,6 +93,14 @@ impl Sio {
 
     /// Serves one request under [`PATH`].
     pub fn route(self: &Arc<Self>, connection: &mut Connection, request: Request) -> AfterResponse {
+        match (request.method.as_str(), request.path()) {
+            ("GET" | "HEAD", PAGE_PATH) => {
+                let headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")];
+                return connection.respond(http::OK, &headers, PAGE.as_bytes());
+            }
+            ("GET" | "HEAD", SCRIPT_PATH) => return self.script(connection),
+            _ => {}
+        }
         let param = |name| http::query(&request.target, name).and_then(Result::ok);
         let version = match param("EIO").as_deref() {
             Some("4") => Version::V4,
@@ -106,6 +129,26 @@ impl Sio {
             _ => Err((http::BAD_REQUEST, 0, "Transport unknown".into())),
         };
         answer.unwrap_or_else(|refusal| refuse(connection, refusal))
+    }
+
+    /// The client script given with `--sio-client`, or a 404 that says how to give one.
+    fn script(&self, connection: &mut Connection) -> AfterResponse {
+        match &self.config.client_script {
+            Some(script) => {
+                let headers =
+                    [("Content-Type", "text/javascript; charset=utf-8"), ("Cache-Control", "no-cache")];
+                connection.respond(http::OK, &headers, script)
+            }
+            None => {
+                let why = "the lab ships no Socket.IO client script: start it with --sio-client \
+                           PATH/TO/socket.io.min.js (from `npm install socket.io-client`)";
+                connection.respond(
+                    http::NOT_FOUND,
+                    &[("Content-Type", "text/plain; charset=utf-8")],
+                    why.as_bytes(),
+                )
+            }
+        }
     }
 
     /// The open session `sid` (a closed one is as unknown as one that never was).
@@ -175,7 +218,7 @@ impl Sio {
     /// The heartbeat of one session, on its own thread: pings a v4 client every interval, and
     /// closes any session not heard from for interval + timeout. Then forgets the session.
     fn beat(&self, session: &Session) {
-        let Config { ping_interval, ping_timeout } = self.config;
+        let Config { ping_interval, ping_timeout, .. } = self.config;
         loop {
             let mut state = session.lock();
             if state.closed {
