@@ -254,3 +254,52 @@ fn the_page_is_served_and_the_client_script_only_when_given() {
     let (status, body) = request(lab.addr, "GET", "/socket.io/socket.io.js", "", "");
     assert_eq!((status, body.as_str()), (200, "window.io = function () {};"));
 }
+
+#[test]
+fn a_session_that_stops_polling_is_dropped_by_the_hubs_slow_reader_rule() {
+    let limits = server::hub::Limits {
+        stall: Duration::from_millis(300),
+        patience: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (lab, tcp) = sio_support::lab_with(limits, Default::default());
+    let addr = lab.addr;
+    // Connected, then never polls again: its queue fills, then its outbox, then the hub drops it.
+    let _sid = member_v4(addr, "민지", "games");
+    let mut tcp_member = tcp_member(tcp, "철수", "games");
+    // The hub looks for stalled readers when someone speaks: speak, paced, for longer than
+    // the stall window (bounded: 300 lines, 10 ms apart).
+    let dropped = "* 민지 stopped reading and was dropped (too slow to keep up)";
+    for i in 0..300 {
+        tcp_member.send(&format!("줄 {i}\n"));
+        loop {
+            match tcp_member.line() {
+                line if line == dropped => return,
+                line if line == format!("철수: 줄 {i}") => break,
+                _ => {}
+            }
+        }
+        thread::sleep(Duration::from_millis(10)); // pacing the speaker, not waiting for the server
+    }
+    panic!("민지 was never dropped");
+}
+
+#[test]
+fn stopping_the_lab_neither_hangs_on_nor_is_held_by_a_waiting_poll() {
+    use std::io::{Read, Write};
+    let (mut lab, _) = lab(Default::default());
+    let addr = lab.addr;
+    let (sid, _) = handshake(addr, 4);
+    let mut poller = std::net::TcpStream::connect(addr).unwrap();
+    poller.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(poller, "GET /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {addr}\r\n\r\n")
+        .unwrap();
+    lab.stop_within(DEADLINE).unwrap();
+    // Whether its GET was waiting (it hears `close`) or not yet read (the connection closes),
+    // the poller is let go at once, not after a ping interval.
+    let mut answer = Vec::new();
+    let read = poller.read_to_end(&mut answer);
+    assert!(read.is_ok() || !common::net::is_timeout(&read.unwrap_err()), "the poll was left hanging");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || answer.ends_with("\r\n\r\n1"), "{answer}");
+}

@@ -13,9 +13,14 @@ use crate::support::{self, Raw, Running, DEADLINE};
 
 /// The lab on two ephemeral ports with these Socket.IO timings; returns it and the TCP address.
 pub fn lab(sio: server::sio::Config) -> (Running, SocketAddr) {
+    lab_with(server::hub::Limits::default(), sio)
+}
+
+/// The same, with the hub's limits too.
+pub fn lab_with(limits: server::hub::Limits, sio: server::sio::Config) -> (Running, SocketAddr) {
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_addr = tcp.local_addr().unwrap();
-    let hub = Arc::new(server::hub::Hub::new(server::hub::Limits::default()));
+    let hub = Arc::new(server::hub::Hub::new(limits));
     let config = server::lessons::http_chat::Config::default();
     let run = move |web, shutdown: &common::Shutdown| {
         server::lessons::lab::run_with(tcp, web, shutdown, hub, config, Default::default(), sio)
