@@ -360,7 +360,7 @@ mod tests {
         let cli = Cli::command();
         let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
         let book = ["lifecycle", "echo", "threaded-echo", "chat", "poll", "long-poll", "stream", "ws-echo"];
-        let rest = ["handshake", "ws", "check", "compare", "nc"];
+        let rest = ["handshake", "ws", "sio", "check", "compare", "nc"];
         assert_eq!(names, [&book[..], &rest[..]].concat());
         for command in cli.get_subcommands() {
             assert!(command.get_about().is_some(), "{} has no description", command.get_name());

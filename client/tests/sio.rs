@@ -203,13 +203,13 @@ fn a_client_that_stops_ponging_is_closed_and_the_room_told() {
     // 영희 answers every ping for longer than interval + timeout, and stays.
     let started = Instant::now();
     let mut pings = 0;
-    while started.elapsed() < Duration::from_millis(1500) {
+    while started.elapsed() < Duration::from_millis(2500) {
         if ponging.read().unwrap() == Message::text("2") {
             ponging.send(Message::text("3")).unwrap();
             pings += 1;
         }
     }
-    assert!(pings >= 3, "{pings} pings in 1.5 s at a 200 ms interval");
+    assert!(pings >= 3, "{pings} pings in 2.5 s at a 200 ms interval");
     line_with(&mut tcp_member, "* 민지 has left the chat (connection lost)");
     // The silent one was pinged, then closed.
     let mut heard = Vec::new();
@@ -258,8 +258,8 @@ fn the_page_is_served_and_the_client_script_only_when_given() {
 #[test]
 fn a_session_that_stops_polling_is_dropped_by_the_hubs_slow_reader_rule() {
     let limits = server::hub::Limits {
-        stall: Duration::from_millis(300),
-        patience: Duration::from_millis(50),
+        stall: Duration::from_secs(1),
+        patience: Duration::from_millis(100),
         ..Default::default()
     };
     let (lab, tcp) = sio_support::lab_with(limits, Default::default());
@@ -268,9 +268,9 @@ fn a_session_that_stops_polling_is_dropped_by_the_hubs_slow_reader_rule() {
     let _sid = member_v4(addr, "민지", "games");
     let mut tcp_member = tcp_member(tcp, "철수", "games");
     // The hub looks for stalled readers when someone speaks: speak, paced, for longer than
-    // the stall window (bounded: 300 lines, 10 ms apart).
+    // the stall window (bounded: 500 lines, 10 ms apart).
     let dropped = "* 민지 stopped reading and was dropped (too slow to keep up)";
-    for i in 0..300 {
+    for i in 0..500 {
         tcp_member.send(&format!("줄 {i}\n"));
         loop {
             match tcp_member.line() {
@@ -295,11 +295,13 @@ fn stopping_the_lab_neither_hangs_on_nor_is_held_by_a_waiting_poll() {
     write!(poller, "GET /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {addr}\r\n\r\n")
         .unwrap();
     lab.stop_within(DEADLINE).unwrap();
-    // Whether its GET was waiting (it hears `close`) or not yet read (the connection closes),
-    // the poller is let go at once, not after a ping interval.
+    // Whether its GET was waiting (it hears `close`), came just after the sessions were closed
+    // (its session is unknown now) or was never read (the connection closes), the poller is
+    // let go at once, not after a ping interval.
     let mut answer = Vec::new();
     let read = poller.read_to_end(&mut answer);
     assert!(read.is_ok() || !common::net::is_timeout(&read.unwrap_err()), "the poll was left hanging");
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.is_empty() || answer.ends_with("\r\n\r\n1"), "{answer}");
+    let unknown = answer.starts_with("HTTP/1.1 400") && answer.contains("Session ID unknown");
+    assert!(answer.is_empty() || answer.ends_with("\r\n\r\n1") || unknown, "{answer}");
 }
