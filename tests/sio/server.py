@@ -6,7 +6,8 @@
 The events follow the article's Flask-SocketIO chat on namespace /chat: the client connects with
 {name, room} as its auth payload; `joined` and `text` {msg} answer `status` and `message` {msg}
 to the room. Python's own wsgiref serves it, one thread per connection: simple-websocket finds
-the connection's socket under the key Werkzeug would give it.
+the connection's socket under the key Werkzeug would give it. (wsgiref then writes an HTTP
+response after the WebSocket has ended, which a client that has just closed must shrug off.)
 """
 
 import os

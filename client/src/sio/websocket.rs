@@ -2,6 +2,8 @@
 //! (`2probe` → `3probe`, then `5`), then one Engine.IO packet per text frame.
 
 use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 
 use common::trace::{Layer, Traced};
@@ -73,13 +75,15 @@ pub fn run(
         }
     }
     send(emit(nsp, "joined", json!({})))?;
+    let leaving = Arc::new(AtomicBool::new(false));
     {
-        let (say, leave) = (writer.clone(), writer.clone());
+        let (say, leave, left) = (writer.clone(), writer.clone(), leaving.clone());
         let (nsp_say, nsp_leave) = (nsp.to_string(), nsp.to_string());
         let text =
             move |line: &str| say.send(Message::text(emit(&nsp_say, "text", json!({ "msg": line })))).is_ok();
         // Leaving: DISCONNECT from the namespace, then the WebSocket's close.
         let quit = move || {
+            left.store(true, Ordering::SeqCst);
             let _ = leave.send(Message::text(format!("41{nsp_leave},")));
             leave.close(Some(close_frame(CloseCode::Normal, "bye")));
         };
@@ -88,7 +92,12 @@ pub fn run(
     }
     let ended = chat(&mut reader, &writer, nsp, &mut me, early, output);
     reader.finish();
-    ended
+    match ended {
+        // We said goodbye: whatever the server did after our Close (some send their HTTP
+        // server's leftovers) does not change that we left.
+        Err(_) if leaving.load(Ordering::SeqCst) => Ok("left the chat".into()),
+        ended => ended,
+    }
 }
 
 /// Every packet from the server until the session ends: events shown, pings answered.
