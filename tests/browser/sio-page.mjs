@@ -3,43 +3,18 @@
 //   node sio-page.mjs http://127.0.0.1:8080 127.0.0.1:7878
 // Exits 0 and prints "ok" when the page joined its room, a line went each way (Hangul included),
 // a peer's markup stayed text, and "leave this room" left the chat (its ack came back first).
-import net from "node:net";
-import { chromium } from "playwright-core";
+import { launch, tcpMember } from "./support.mjs";
 
 const [base, tcp] = process.argv.slice(2);
 const fail = (why) => { console.error(`FAIL: ${why}`); process.exit(1); };
 setTimeout(() => fail("took more than 60 s"), 60_000).unref();
 
-const lines = [];
-let waiter = null;
-const member = net.connect(Number(tcp.split(":")[1]), tcp.split(":")[0]);
-let buffered = "";
-member.setEncoding("utf8");
-member.on("data", (data) => {
-  buffered += data;
-  let end;
-  while ((end = buffered.indexOf("\n")) >= 0) {
-    lines.push(buffered.slice(0, end));
-    buffered = buffered.slice(end + 1);
-  }
-  if (waiter) waiter();
-});
-member.on("error", (e) => fail(`tcp member: ${e.message}`));
-function memberSees(wanted) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the TCP member never saw ${JSON.stringify(wanted)}; saw ${JSON.stringify(lines.slice(-8))}`)), 10_000);
-    waiter = () => { if (lines.includes(wanted)) { clearTimeout(timer); waiter = null; resolve(); } };
-    waiter();
-  });
-}
+const member = tcpMember(tcp, fail);
+const memberSees = member.sees;
 member.write("/nick nc-user\n/join games\n");
 await memberSees("* you are now nc-user in games");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => fail(`the page threw: ${e.message}`));
@@ -64,5 +39,5 @@ try {
   fail(e.message);
 } finally {
   await browser.close();
-  member.destroy();
+  member.end();
 }
