@@ -112,6 +112,29 @@ fn the_rust_client_on_polling_only_in_the_lab() {
     meets_a_tcp_member("polling");
 }
 
+#[test]
+fn trace_shows_the_engine_io_and_socket_io_packets_of_the_upgrade() {
+    let (lab, _) = lab(Default::default());
+    let url = format!("http://{}/chat", lab.addr);
+    let out = support::run_client(
+        &["--trace", "sio", &url, "--nick", "민지", "--room", "games"],
+        "안녕\n".as_bytes(),
+    );
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{trace}");
+    for wanted in [
+        "eio   0 open \"{\\\"maxPayload\\\":4096,",
+        "sio   0 CONNECT nsp=\"/chat\" data=\"{\\\"name\\\":\\\"민지\\\",\\\"room\\\":\\\"games\\\"}\"",
+        "eio   2 ping \"probe\"",
+        "eio   3 pong \"probe\"",
+        "eio   5 upgrade",
+        "sio   2 EVENT nsp=\"/chat\" data=\"[\\\"text\\\",{\\\"msg\\\":\\\"안녕\\\"}]\"",
+        "sio   1 DISCONNECT nsp=\"/chat\"",
+    ] {
+        assert!(trace.contains(wanted), "no {wanted:?} in the trace:\n{trace}");
+    }
+}
+
 /// A Python with python-socketio and simple-websocket: the project's `.venv`, else `python3`.
 fn python() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
