@@ -2,13 +2,14 @@
 //! address and its input and output, so tests drive the real client code.
 //!
 //! Besides the lessons: `check` grades a server someone wrote, `compare` measures every transport
-//! of a running lab, `nc` is a raw client for machines without one, and `upgrade` is the client's
-//! side of the WebSocket handshake that the WebSocket clients share.
+//! of a running lab, `nc` is a raw client for machines without one, `sio` is a Socket.IO client,
+//! and `upgrade` is the client's side of the WebSocket handshake that the WebSocket clients share.
 
 pub mod check;
 pub mod compare;
 pub mod lessons;
 pub mod nc;
+pub mod sio;
 pub mod upgrade;
 
 /// Where each lesson's server listens unless told otherwise (`cargo server --help` says the same).

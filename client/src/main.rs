@@ -117,6 +117,21 @@ enum Lesson {
         #[arg(long)]
         room: Option<String>,
     },
+    /// Socket.IO (chapter 16): join the lab's /chat, or any Socket.IO server, as socket.io-client does
+    Sio {
+        /// The server and namespace, for example http://127.0.0.1:8080/chat
+        #[arg(default_value = "http://127.0.0.1:8080/chat")]
+        url: String,
+        /// Polling first then the upgrade (auto), or one transport only
+        #[arg(long, value_enum, default_value = "auto")]
+        transport: client::sio::Transport,
+        /// Your nickname (sent in the CONNECT's auth payload)
+        #[arg(long)]
+        nick: Option<String>,
+        /// The room to join (sent in the CONNECT's auth payload)
+        #[arg(long)]
+        room: Option<String>,
+    },
     /// Grade a server (yours, in any language): echo, threaded-echo, chat, http or ws
     Check {
         /// Which lesson's server to check: echo, threaded-echo, chat, http or ws
@@ -228,6 +243,10 @@ fn run(lesson: Lesson) -> Result<(), String> {
             .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
             let input = std::io::BufReader::new(std::io::stdin());
             chat.run(nick.as_deref(), room.as_deref(), input, &mut stdout)?;
+        }
+        Lesson::Sio { url, transport, nick, room } => {
+            let options = client::sio::Options { url, transport, name: nick, room };
+            client::sio::run(&options, std::io::BufReader::new(std::io::stdin()), &mut stdout)?;
         }
         Lesson::Check { lesson, addr } => {
             let report = client::check::run(&lesson, addr.as_deref(), &mut stdout)?;
@@ -341,7 +360,7 @@ mod tests {
         let cli = Cli::command();
         let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
         let book = ["lifecycle", "echo", "threaded-echo", "chat", "poll", "long-poll", "stream", "ws-echo"];
-        let rest = ["handshake", "ws", "check", "compare", "nc"];
+        let rest = ["handshake", "ws", "sio", "check", "compare", "nc"];
         assert_eq!(names, [&book[..], &rest[..]].concat());
         for command in cli.get_subcommands() {
             assert!(command.get_about().is_some(), "{} has no description", command.get_name());

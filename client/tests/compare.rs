@@ -46,7 +46,17 @@ fn a_small_comparison_counts_every_delivery_and_request() {
     let mut progress = Vec::new();
     let rows = compare::run(&small(tcp, lab.addr), &mut Lines(&mut progress)).unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
-    assert_eq!(names, ["polling every 0.05 s", "long polling", "SSE streaming", "WebSocket", "raw TCP"]);
+    assert_eq!(
+        names,
+        [
+            "polling every 0.05 s",
+            "long polling",
+            "SSE streaming",
+            "WebSocket",
+            "raw TCP",
+            "Socket.IO (WebSocket)"
+        ]
+    );
     for row in &rows {
         assert_eq!(row.delivered, 6, "{}: every message reaches every subscriber once", row.transport);
         assert_eq!(row.delays_us.len(), 6, "{}: one delay per delivery", row.transport);
@@ -58,6 +68,7 @@ fn a_small_comparison_counts_every_delivery_and_request() {
     assert_eq!(requests("SSE streaming"), Some(2));
     assert_eq!(requests("WebSocket"), Some(2));
     assert_eq!(requests("raw TCP"), None);
+    assert_eq!(requests("Socket.IO (WebSocket)"), Some(2));
     // Long polling: at least one answered request per subscriber, at most one per message plus
     // the first and the one still waiting at the end.
     let long = requests("long polling").unwrap();
@@ -98,9 +109,10 @@ fn the_binary_prints_one_line_per_transport_and_the_table_and_nothing_else() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no log lines around the table");
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 5 + 1 + 5, "{stdout}");
-    assert!(lines[..5].iter().all(|l| l.contains("2 of 2 delivered")), "{stdout}");
-    assert!(lines[5].starts_with("transport "), "{stdout}");
+    let rows = 6; // five transports and Socket.IO (chapter 16)
+    assert_eq!(lines.len(), rows + 1 + rows, "{stdout}");
+    assert!(lines[..rows].iter().all(|l| l.contains("2 of 2 delivered")), "{stdout}");
+    assert!(lines[rows].starts_with("transport "), "{stdout}");
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! - [`net`]: binding and connecting with errors that say what to do next;
 //! - [`percent`]: percent-encoding for URL query strings (the client builds them);
 //! - [`protocol`]: the chat's commands, server lines and naming rules;
+//! - [`sio`]: Engine.IO and Socket.IO packets and payloads, as text;
 //! - [`trace`]: `--trace`, every read and write printed and decoded as it happens.
 
 pub mod frame;
@@ -22,6 +23,7 @@ pub mod net;
 pub mod percent;
 pub mod protocol;
 pub mod shutdown;
+pub mod sio;
 pub mod trace;
 pub mod ws;
 

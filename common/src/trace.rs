@@ -62,6 +62,7 @@
 //! (`client/tests/trace.rs`).
 
 pub mod dump;
+mod engineio;
 mod http;
 mod lines;
 mod tap;
@@ -110,7 +111,9 @@ pub enum Layer {
     /// Each complete `\n`-terminated line, escaped: the TCP chat.
     Lines,
     /// Each request or response head, then how its body is framed (length, chunks); after a
-    /// `101 Switching Protocols` to WebSocket, both directions become [`Layer::WebSocket`].
+    /// `101 Switching Protocols` to WebSocket, both directions become [`Layer::WebSocket`]. On a
+    /// connection whose request went to `/socket.io/`, bodies and text frames are also taken
+    /// apart into Engine.IO and Socket.IO packets (`trace/engineio.rs`).
     Http,
     /// Each frame: FIN, opcode, MASK and key, payload length, the payload unmasked.
     WebSocket,

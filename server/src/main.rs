@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use common::{Shutdown, DEFAULT_ADDR};
@@ -149,6 +150,16 @@ enum Lesson {
         /// redis://:PASSWORD@HOST:PORT, never printed); without it, one in-process hub
         #[arg(long, value_name = "redis://HOST:PORT")]
         broker: Option<String>,
+        /// How often Socket.IO clients are pinged, in milliseconds (chapter 16)
+        #[arg(long, value_name = "MS", default_value_t = server::sio::PING_INTERVAL.as_millis() as u64)]
+        sio_ping_interval: u64,
+        /// How long past a due ping a silent Socket.IO client is kept, in milliseconds
+        #[arg(long, value_name = "MS", default_value_t = server::sio::PING_TIMEOUT.as_millis() as u64)]
+        sio_ping_timeout: u64,
+        /// The Socket.IO client script for the page at /sio (socket.io-client's
+        /// dist/socket.io.min.js from npm); the lab ships none
+        #[arg(long, value_name = "FILE")]
+        sio_client: Option<std::path::PathBuf>,
     },
 }
 
@@ -200,7 +211,19 @@ fn run(lesson: Lesson) -> Result<(), String> {
             let limits = server::http::Limits { max_connections, ..Default::default() };
             lessons::ws_chat::run(bind(&listen.addr)?, &shutdown, members.hub(), limits, origins)
         }
-        Lesson::Lab { tcp, http, bind: host, members, max_connections, allow_origin, max_rooms, broker } => {
+        Lesson::Lab {
+            tcp,
+            http,
+            bind: host,
+            members,
+            max_connections,
+            allow_origin,
+            max_rooms,
+            broker,
+            sio_ping_interval,
+            sio_ping_timeout,
+            sio_client,
+        } => {
             let (tcp, web) = match host {
                 Some(host) => (on_host(&host, &tcp, "--tcp")?, on_host(&host, &http, "--http")?),
                 None => (tcp, http),
@@ -217,7 +240,18 @@ fn run(lesson: Lesson) -> Result<(), String> {
                     .map_err(|e| format!("cannot start the broker's reader: {e}"))?,
                 None => Arc::new(Hub::new(limits)),
             };
-            let result = lessons::lab::run(tcp, web, &shutdown, hub.clone(), config, origins);
+            let client_script = match sio_client {
+                Some(path) => Some(std::fs::read(&path).map_err(|e| {
+                    format!("cannot read --sio-client {}: {e} (it names socket.io-client's dist/socket.io.min.js)", path.display())
+                })?),
+                None => None,
+            };
+            let sio = server::sio::Config {
+                ping_interval: Duration::from_millis(sio_ping_interval),
+                ping_timeout: Duration::from_millis(sio_ping_timeout),
+                client_script: client_script.map(Arc::from),
+            };
+            let result = lessons::lab::run_with(tcp, web, &shutdown, hub.clone(), config, origins, sio);
             // Closed already after Ctrl-C; closing again is harmless and stops the reader.
             hub.close();
             hub.join_reader();

@@ -18,6 +18,7 @@ pub mod cpu;
 pub mod progress;
 mod publisher;
 pub mod report;
+mod socketio;
 mod subscriber;
 
 use std::net::SocketAddr;
@@ -69,6 +70,8 @@ pub enum Transport {
     Stream,
     WebSocket,
     Tcp,
+    /// Chapter 16's Socket.IO, on a WebSocket (`socketio`).
+    SocketIo,
 }
 
 impl Transport {
@@ -79,6 +82,7 @@ impl Transport {
             Transport::Stream => "SSE streaming".into(),
             Transport::WebSocket => "WebSocket".into(),
             Transport::Tcp => "raw TCP".into(),
+            Transport::SocketIo => socketio::NAME.into(),
         }
     }
 }
@@ -96,6 +100,7 @@ pub fn run(options: &Options, progress: &mut impl Progress) -> Result<Vec<Row>, 
     let server = listening_port(&options.tcp).and_then(cpu::find_listener);
     let mut transports: Vec<Transport> = options.intervals.iter().map(|&i| Transport::Poll(i)).collect();
     transports.extend([Transport::LongPoll, Transport::Stream, Transport::WebSocket, Transport::Tcp]);
+    transports.push(Transport::SocketIo);
     let mut rows = Vec::new();
     for (i, transport) in transports.into_iter().enumerate() {
         let room = format!("compare-{}-{i}", std::process::id());
@@ -215,7 +220,7 @@ fn measure(
         delivered: get(&tally.delivered),
         requests: match transport {
             Transport::Tcp => None,
-            Transport::WebSocket => Some(options.subscribers as u64), // one upgrade each
+            Transport::WebSocket | Transport::SocketIo => Some(options.subscribers as u64), // one upgrade each
             _ => Some(get(&stats.requests)),
         },
         empty: get(&stats.empty),

@@ -20,10 +20,10 @@ use crate::lessons::http::{self, Counted, Mode, Stats};
 
 /// How often a WebSocket subscriber looks up from its socket to see whether the run is over:
 /// it must leave with a close frame of its own, so it cannot simply have its socket shut down.
-const LOOK_UP: Duration = Duration::from_millis(100);
+pub(super) const LOOK_UP: Duration = Duration::from_millis(100);
 
 /// How long a WebSocket subscriber waits for the server's close frame after sending its own.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
+pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// What every subscriber of one run shares.
 pub struct Tally {
@@ -92,6 +92,7 @@ impl Subscriber {
             }
             Transport::Tcp => self.tcp_member(),
             Transport::WebSocket => self.ws_member(),
+            Transport::SocketIo => super::socketio::member(&self),
         };
         if let Err(e) = result {
             if !self.stop.is_triggered() {
@@ -102,7 +103,7 @@ impl Subscriber {
 
     /// What a member does with each line from the room: tally the publisher's, and notice the
     /// server's confirmation that we are in the room.
-    fn on_line(&self, line: &str) {
+    pub(super) fn on_line(&self, line: &str) {
         if let Some((nick, text)) = line.split_once(": ") {
             self.tally.record(nick, text);
         }

@@ -13,7 +13,8 @@
 //! rest as raw bytes only.
 
 use super::dump::{escaped, quoted, thousands, PREVIEW_BYTES};
-use super::Views;
+use super::{engineio, Views};
+use crate::sio::Version;
 
 /// A head longer than this is not HTTP this view can show; the rest is raw bytes only.
 pub const HEAD_LIMIT: usize = 64 * 1024;
@@ -44,11 +45,13 @@ enum State {
 /// One direction of an HTTP conversation.
 pub struct HttpView {
     state: State,
+    /// Set once a request went to `/socket.io/`: bodies are Engine.IO payloads (`engineio`).
+    eio: Option<Version>,
 }
 
 impl Default for HttpView {
     fn default() -> Self {
-        HttpView { state: State::Head(Vec::new()) }
+        HttpView { state: State::Head(Vec::new()), eio: None }
     }
 }
 
@@ -72,6 +75,8 @@ impl HttpView {
                     Some(taken) => {
                         head.extend_from_slice(&rest[..taken]);
                         let whole = std::mem::take(head);
+                        let start = whole.split(|&b| b == b'\n').next().unwrap_or_default();
+                        self.eio = self.eio.or(engineio::version_of(start));
                         match show_head(&whole, views) {
                             AfterHead::Body(next) => (taken, Some(next)),
                             AfterHead::WebSocket => return Some(at + taken),
@@ -89,6 +94,9 @@ impl HttpView {
                 State::Body { left, total, preview } => match take_body(left, preview, rest) {
                     (taken, true) => {
                         views.push("http", format!("body: {}", shown(preview, *total)));
+                        if let Some(version) = self.eio {
+                            engineio::payload(version, preview, preview.len() as u64 == *total, views);
+                        }
                         (taken, Some(State::Head(Vec::new())))
                     }
                     (taken, false) => (taken, None),
@@ -142,6 +150,17 @@ impl HttpView {
             at += taken;
         }
         None
+    }
+
+    /// Which Engine.IO this connection speaks, once a request went to `/socket.io/`.
+    pub fn eio(&self) -> Option<Version> {
+        self.eio
+    }
+
+    /// The other direction's request went to `/socket.io/`: this direction's bodies are
+    /// Engine.IO payloads too.
+    pub fn set_eio(&mut self, version: Option<Version>) {
+        self.eio = self.eio.or(version);
     }
 
     /// The bytes of a head not yet complete: when a 101 switches this direction to WebSocket,

@@ -99,7 +99,12 @@ impl Conversation {
             Decoder::Lines(view) => view.feed(bytes, views),
             Decoder::WebSocket(view) => view.feed(bytes, views),
             Decoder::Http(view) => {
-                if let Some(frames_at) = view.feed(bytes, views) {
+                let frames_at = view.feed(bytes, views);
+                let eio = view.eio();
+                if let Decoder::Http(other) = other {
+                    other.set_eio(eio);
+                }
+                if let Some(frames_at) = frames_at {
                     // The 101 went one way; the frames go both. Whatever the other direction
                     // was holding as the start of a head was in fact its first frame bytes.
                     let held = match other {
@@ -107,7 +112,7 @@ impl Conversation {
                         _ => Vec::new(),
                     };
                     let mut early = Views::default();
-                    let mut frames = FrameView::default();
+                    let mut frames = FrameView::socket_io(eio.is_some());
                     frames.feed(&held, &mut early);
                     let (was, verb) = match direction {
                         Direction::Sent => ("received", "<<"),
@@ -118,7 +123,7 @@ impl Conversation {
                         views.push(tag, format!("{verb} {was} before this 101: {line}"));
                     }
                     *other = Decoder::WebSocket(frames);
-                    let mut frames = FrameView::default();
+                    let mut frames = FrameView::socket_io(eio.is_some());
                     frames.feed(&bytes[frames_at..], views);
                     *this = Decoder::WebSocket(frames);
                 }

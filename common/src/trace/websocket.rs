@@ -8,7 +8,7 @@
 //! one. The field names and the opcode names are `frame`'s.
 
 use super::dump::{quoted, thousands, PREVIEW_BYTES};
-use super::Views;
+use super::{engineio, Views};
 use crate::frame::Frame;
 
 /// A frame being read: its head, and how much of its payload has gone by.
@@ -27,9 +27,16 @@ pub struct FrameView {
     /// Head bytes of the next frame, while it is incomplete (at most 14).
     head: Vec<u8>,
     partial: Option<Partial>,
+    /// The WebSocket of a Socket.IO session: each text frame is one Engine.IO packet.
+    pub eio: bool,
 }
 
 impl FrameView {
+    /// A view of frames that, when `eio`, carry Engine.IO packets.
+    pub fn socket_io(eio: bool) -> FrameView {
+        FrameView { eio, ..FrameView::default() }
+    }
+
     pub fn feed(&mut self, mut bytes: &[u8], views: &mut Views) {
         while !bytes.is_empty() {
             let Some(partial) = &mut self.partial else {
@@ -42,6 +49,7 @@ impl FrameView {
                     self.head.clear();
                     if partial.len == 0 {
                         views.push("ws", describe(&partial));
+                        self.show_packet(&partial, views);
                     } else {
                         self.partial = Some(partial);
                     }
@@ -60,8 +68,18 @@ impl FrameView {
             bytes = &bytes[taken..];
             if partial.seen == partial.len {
                 views.push("ws", describe(partial));
-                self.partial = None;
+                if let Some(partial) = self.partial.take() {
+                    self.show_packet(&partial, views);
+                }
             }
+        }
+    }
+
+    /// A whole text frame of a Socket.IO session, as its Engine.IO packet.
+    fn show_packet(&self, partial: &Partial, views: &mut Views) {
+        let whole = partial.frame.payload.len() as u64 == partial.len;
+        if self.eio && partial.frame.opcode == 1 && partial.frame.fin && whole {
+            engineio::packet(&String::from_utf8_lossy(&partial.frame.payload), views);
         }
     }
 

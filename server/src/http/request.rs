@@ -70,9 +70,12 @@ impl Request {
     }
 
     /// Does this request change something on the server? Those are the ones another web site
-    /// must not be able to send from a visitor's browser (see `super::site`).
+    /// must not be able to send from a visitor's browser (see `super::site`). Every request
+    /// under `/socket.io/` counts: its polling GET opens a session and reads a member's messages.
     pub fn changes_state(&self) -> bool {
-        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS") || self.has_token("Upgrade", "websocket")
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+            || self.has_token("Upgrade", "websocket")
+            || self.path().starts_with(crate::sio::PATH)
     }
 }
 

@@ -7,6 +7,8 @@
 //!                      | GET /ws       lesson 8: WebSocket (the page, `cargo client ws`)|
 //!                      | /poll /long-poll /stream /send   lesson 5: HTTP               |
 //!                      | GET /wire     the page's wire panel (crate::http::wire)        |
+//!                      | /socket.io/   Socket.IO clients, namespace /chat (crate::sio)  |
+//!                      | GET /sio      the Socket.IO page (the article's chat)          |
 //!                      +----------------------------------------------------------------+
 //! ```
 //!
@@ -25,6 +27,7 @@ use super::http_chat::{self, Config};
 use super::ws_chat;
 use crate::http::{self, AfterResponse, Connection, Origins, Request};
 use crate::hub::Hub;
+use crate::sio::{self, Sio};
 
 /// The browser page, in the binary: no build step, no files to find at run time.
 pub const PAGE: &str = include_str!("../web/index.html");
@@ -44,6 +47,19 @@ pub fn run(
     config: Config,
     origins: Origins,
 ) -> io::Result<()> {
+    run_with(tcp, web, shutdown, hub, config, origins, sio::Config::default())
+}
+
+/// [`run`], with the Socket.IO side's timings (`--sio-ping-interval`, `--sio-ping-timeout`).
+pub fn run_with(
+    tcp: TcpListener,
+    web: TcpListener,
+    shutdown: &Shutdown,
+    hub: Arc<Hub>,
+    config: Config,
+    origins: Origins,
+    sio_config: sio::Config,
+) -> io::Result<()> {
     announce(tcp.local_addr()?, web.local_addr()?);
     let chat_side = {
         let (hub, shutdown) = (hub.clone(), shutdown.clone());
@@ -53,8 +69,16 @@ pub fn run(
     shutdown.on_trigger(move || closing.close());
     let limits = config.limits();
     let wire = http::wire::Wire::default();
+    let sio = Sio::new(hub.clone(), sio_config);
+    let stopping = sio.clone();
+    shutdown.on_trigger(move || stopping.close_all());
     http::serve(&web, shutdown, limits, origins, move |connection, request| {
-        wire.answer(connection, request, |connection, request| route(connection, request, &hub, &config))
+        wire.answer(connection, request, |connection, request| {
+            if sio::serves(request.path()) {
+                return sio.route(connection, request);
+            }
+            route(connection, request, &hub, &config)
+        })
     })?;
     let _ = chat_side.join();
     info!("the lab is closed");

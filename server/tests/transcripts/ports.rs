@@ -14,6 +14,8 @@ pub fn default_port(program: &str, lesson: &str, next: Option<&str>) -> Option<u
         (_, "ws-echo") => Some(9001),
         ("client", "check") => next.and_then(|lesson| default_port("server", lesson, None)),
         ("client", "compare") | ("server", "lab") => None,
+        // `cargo client sio` takes a URL, which the book writes out (and this run's port replaces).
+        ("client", "sio") => None,
         _ => Some(7878),
     }
 }
