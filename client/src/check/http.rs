@@ -7,24 +7,64 @@
 //! `Content-Length` body bytes. A server that leaves out the length cannot be read correctly on a
 //! persistent connection, so that is the first thing every check needs.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::thread;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{connect, fail, read_exactly, send_failed, Check, Failure, Outcome};
+use super::{check, fail, fail_all, read_exactly, send, Check, Failure, Outcome, Target, MAX_BYTES};
 use common::trace::Layer;
 
 pub fn checks() -> Vec<Check> {
     vec![
-        ("GET /poll answers JSON with messages and last", poll),
-        ("POST /send, then the message is in /poll since N", send_then_poll),
-        ("GET /long-poll waits, then answers when a message arrives", long_poll),
-        ("GET /stream sends each new message as a Server-Sent Event with an id", stream),
-        ("an unknown path gets 404", not_found),
+        check("GET /poll answers JSON with messages and last", poll),
+        check("POST /send, then the message is in /poll since N", send_then_poll),
+        check("GET /long-poll waits, then answers when a message arrives", long_poll),
+        check("GET /stream sends each new message as a Server-Sent Event with an id", stream),
+        check("an unknown path gets 404", not_found),
     ]
 }
+
+pub const HEAD: &str = "start with HTTP/1.1 200 OK and end the head with an empty line, \\r\\n\\r\\n";
+pub const LENGTH: &str = "always send Content-Length: without it the client cannot tell where the body ends";
+pub const HUGE_LENGTH: &str =
+    "Content-Length is the size of the body in bytes: count the bytes you send (len(), not characters)";
+pub const BODY: &str = "send as many body bytes as Content-Length says";
+pub const JSON: &str = "answer with a JSON document";
+pub const POLL_STATUS: &str = "answer 200 with the messages";
+pub const POLL_SHAPE: &str = r#"answer {"messages": [...], "last": N}"#;
+pub const POST_STATUS: &str = "read the body by Content-Length, then answer 200";
+pub const POST_ID: &str = r#"answer {"id": N}"#;
+pub const SINCE: &str = "return the messages with an id greater than since, and only those";
+pub const LONG_WAITS: &str = "wait until something newer than since exists";
+pub const LONG_WAKES: &str = "wake the waiting request when a message arrives";
+pub const SSE_HEAD: &str = "answer at once with the headers, then keep the response open";
+pub const SSE_TYPE: &str = "send Content-Type: text/event-stream";
+pub const SSE_EVENT: &str = "write \"id: N\\ndata: ...\\n\\n\" per message and flush at once";
+pub const NOT_FOUND: &str = "answer unknown paths with 404";
+
+/// What reading any response can fail with (the WebSocket grader reads one refusal too).
+pub const OF_A_RESPONSE: &[&str] = &[HEAD, LENGTH, HUGE_LENGTH, BODY];
+
+pub const HINTS: &[&str] = &[
+    HEAD,
+    LENGTH,
+    HUGE_LENGTH,
+    BODY,
+    JSON,
+    POLL_STATUS,
+    POLL_SHAPE,
+    POST_STATUS,
+    POST_ID,
+    SINCE,
+    LONG_WAITS,
+    LONG_WAKES,
+    SSE_HEAD,
+    SSE_TYPE,
+    SSE_EVENT,
+    NOT_FOUND,
+];
 
 /// A room of this run's own, so two teachers checking one server do not see each other's lines.
 fn room(prefix: &str) -> String {
@@ -32,32 +72,41 @@ fn room(prefix: &str) -> String {
 }
 
 /// One HTTP request on a fresh connection; returns the status and the body. The head is read
-/// by the lesson's own client code (`lessons::http::read_head`).
-pub(super) fn request(addr: &str, request: &str) -> Result<(u16, Vec<u8>), Failure> {
-    let mut stream = connect(addr, Layer::Http)?;
-    stream.write_all(request.as_bytes()).map_err(send_failed)?;
+/// by the lesson's own client code (`lessons::http::read_head`). A body goes in a second write,
+/// a moment after the head, as it may on a real network: a server must read it by
+/// Content-Length, not take whatever the first read() returned. A response that cannot be read
+/// at all stops the run: every later check would read one the same way.
+pub(super) fn request(target: &Target, head: &str, body: &str) -> Result<(u16, Vec<u8>), Failure> {
+    let mut stream = target.connect(Layer::Http)?;
+    send(&mut stream, head.as_bytes());
+    if !body.is_empty() {
+        thread::sleep(Duration::from_millis(50));
+        send(&mut stream, body.as_bytes());
+    }
     let mut reader = BufReader::new(stream);
-    let head = crate::lessons::http::read_head(&mut reader).map_err(|e| {
-        fail(e, "start with HTTP/1.1 200 OK and end the head with an empty line, \\r\\n\\r\\n")
-    })?;
+    let head = crate::lessons::http::read_head(&mut reader).map_err(|e| fail_all(e, HEAD))?;
+    // After a 101 the connection speaks another protocol: there is no body to find.
+    if head.status == 101 {
+        return Ok((101, Vec::new()));
+    }
     let Some(length) = head.length else {
-        return Err(fail(
-            "no Content-Length",
-            "always send Content-Length: without it the client cannot tell where the body ends",
-        ));
+        return Err(fail_all("no Content-Length", LENGTH));
     };
-    let body = read_exactly(&mut reader, length)
-        .map_err(|e| fail(e.to_string(), "send as many body bytes as Content-Length says"))?;
+    if length > MAX_BYTES {
+        let what = format!("Content-Length: {length}, more than any answer here needs");
+        return Err(fail_all(what, HUGE_LENGTH));
+    }
+    let body = read_exactly(&mut reader, length).map_err(|e| fail_all(e.to_string(), BODY))?;
     Ok((head.status, body))
 }
 
-fn get(addr: &str, target: &str) -> Result<(u16, Vec<u8>), Failure> {
-    request(addr, &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"))
+fn get(target: &Target, path: &str) -> Result<(u16, Vec<u8>), Failure> {
+    let addr = &target.addr;
+    request(target, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"), "")
 }
 
 fn json(body: &[u8]) -> Result<Value, Failure> {
-    serde_json::from_slice(body)
-        .map_err(|e| fail(format!("the body is not JSON: {e}"), "answer with a JSON document"))
+    serde_json::from_slice(body).map_err(|e| fail(format!("the body is not JSON: {e}"), JSON))
 }
 
 /// The texts of the messages in a `/poll` or `/long-poll` answer.
@@ -66,99 +115,91 @@ fn texts(answer: &Value) -> Vec<String> {
     messages.filter_map(|m| m["text"].as_str().map(str::to_string)).collect()
 }
 
-fn poll(addr: &str) -> Outcome {
-    let (status, body) = get(addr, &format!("/poll?room={}&since=0", room("checker")))?;
+fn poll(target: &Target) -> Outcome {
+    let (status, body) = get(target, &format!("/poll?room={}&since=0", room("checker")))?;
     if status != 200 {
-        return Err(fail(format!("GET /poll answered {status}"), "answer 200 with the messages"));
+        return Err(fail(format!("GET /poll answered {status}"), POLL_STATUS));
     }
     let answer = json(&body)?;
     (answer["messages"].is_array() && answer["last"].is_u64())
         .then_some(())
-        .ok_or_else(|| fail(format!("got {answer}"), r#"answer {"messages": [...], "last": N}"#))
+        .ok_or_else(|| fail(format!("got {answer}"), POLL_SHAPE))
 }
 
 /// Posts `text` to `room`; returns the id the server gave it.
-fn post(addr: &str, room: &str, text: &str) -> Result<u64, Failure> {
+fn post(target: &Target, room: &str, text: &str) -> Result<u64, Failure> {
+    let addr = &target.addr;
     let body = serde_json::json!({"room": room, "nick": "checker", "text": text}).to_string();
     // The body is read by Content-Length: the server must not wait for the connection to close.
-    let post = format!(
+    let head = format!(
         "POST /send HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
+         Content-Length: {}\r\n\r\n",
         body.len()
     );
-    let (status, body) = request(addr, &post)?;
+    let (status, body) = request(target, &head, &body)?;
     if status != 200 {
         return Err(fail(
             format!("POST /send answered {status}: {}", String::from_utf8_lossy(&body)),
-            "read the body by Content-Length, then answer 200",
+            POST_STATUS,
         ));
     }
-    json(&body)?["id"].as_u64().ok_or_else(|| fail("POST /send gave no id", r#"answer {"id": N}"#))
+    json(&body)?["id"].as_u64().ok_or_else(|| fail("POST /send gave no id", POST_ID))
 }
 
-fn send_then_poll(addr: &str) -> Outcome {
+/// Two messages, then "what is newer than the first?": exactly the second.
+fn send_then_poll(target: &Target) -> Outcome {
     let room = room("check");
-    let id = post(addr, &room, "checked")?;
-    let since = id.saturating_sub(1);
-    let (_, body) = get(addr, &format!("/poll?room={room}&since={since}"))?;
+    let first = post(target, &room, "checked 1")?;
+    post(target, &room, "checked 2")?;
+    let (_, body) = get(target, &format!("/poll?room={room}&since={first}"))?;
     let texts = texts(&json(&body)?);
-    (texts == ["checked"]).then_some(()).ok_or_else(|| {
-        fail(
-            format!("/poll since {since} gave {texts:?}"),
-            "return the messages with an id greater than since, and only those",
-        )
-    })
+    (texts == ["checked 2"])
+        .then_some(())
+        .ok_or_else(|| fail(format!("/poll since {first} gave {texts:?}, not [\"checked 2\"]"), SINCE))
 }
 
 /// A long-poll must *wait*: answering at once with nothing is polling with extra steps.
-fn long_poll(addr: &str) -> Outcome {
+fn long_poll(target: &Target) -> Outcome {
     let room = room("checklp");
-    let id = post(addr, &room, "first")?;
+    let id = post(target, &room, "first")?;
     let waiting = {
-        let (addr, target) = (addr.to_string(), format!("/long-poll?room={room}&since={id}"));
-        thread::spawn(move || get(&addr, &target))
+        let (target, path) = (target.clone(), format!("/long-poll?room={room}&since={id}"));
+        thread::spawn(move || get(&target, &path))
     };
     thread::sleep(Duration::from_millis(300));
     if waiting.is_finished() {
-        return Err(fail(
-            "the long-poll answered at once with nothing new",
-            "wait until something newer than since exists",
-        ));
+        return Err(fail("the long-poll answered at once with nothing new", LONG_WAITS));
     }
-    post(addr, &room, "second")?;
+    post(target, &room, "second")?;
     let answered =
         waiting.join().map_err(|_| fail("the waiting request's thread failed", "tell your teacher"))?;
     let (_, body) = answered.map_err(|f| fail(format!("the waiting long-poll: {}", f.what), f.hint))?;
     let texts = texts(&json(&body)?);
-    (texts == ["second"])
-        .then_some(())
-        .ok_or_else(|| fail(format!("got {texts:?}"), "wake the waiting request when a message arrives"))
+    match texts.iter().any(|t| t == "second") {
+        _ if texts == ["second"] => Ok(()),
+        // Woken, but with what it had already seen: `since` was not applied.
+        true => Err(fail(format!("got {texts:?}, not [\"second\"]"), SINCE)),
+        false => Err(fail(format!("got {texts:?}"), LONG_WAKES)),
+    }
 }
 
 /// Server-Sent Events: a response head at once, then an event per message, flushed as it happens.
-fn stream(addr: &str) -> Outcome {
+fn stream(target: &Target) -> Outcome {
     let room = room("checksse");
-    let mut stream = connect(addr, Layer::Http)?;
-    stream
-        .write_all(format!("GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .map_err(send_failed)?;
+    let mut stream = target.connect(Layer::Http)?;
+    let addr = &target.addr;
+    send(&mut stream, format!("GET /stream?room={room} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes());
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
     while !head.ends_with("\r\n\r\n") {
         if !matches!(reader.read_line(&mut head), Ok(1..)) {
-            return Err(fail(
-                "no response head for /stream",
-                "answer at once with the headers, then keep the response open",
-            ));
+            return Err(fail("no response head for /stream", SSE_HEAD));
         }
     }
     if !head.to_ascii_lowercase().contains("text/event-stream") {
-        return Err(fail(
-            "the stream's Content-Type is not text/event-stream",
-            "send Content-Type: text/event-stream",
-        ));
+        return Err(fail("the stream's Content-Type is not text/event-stream", SSE_TYPE));
     }
-    post(addr, &room, "streamed")?;
+    post(target, &room, "streamed")?;
     let mut seen = String::new();
     for _ in 0..20 {
         let mut line = String::new();
@@ -170,15 +211,12 @@ fn stream(addr: &str) -> Outcome {
             return Ok(());
         }
     }
-    Err(fail(
-        format!("no event with an id: line and the message (got {seen:?})"),
-        "write \"id: N\\ndata: ...\\n\\n\" per message and flush at once",
-    ))
+    Err(fail(format!("no event with an id: line and the message (got \"{seen}\")"), SSE_EVENT))
 }
 
-fn not_found(addr: &str) -> Outcome {
-    let (status, _) = get(addr, "/no-such-page")?;
+fn not_found(target: &Target) -> Outcome {
+    let (status, _) = get(target, "/no-such-page")?;
     (status == 404)
         .then_some(())
-        .ok_or_else(|| fail(format!("GET /no-such-page answered {status}"), "answer unknown paths with 404"))
+        .ok_or_else(|| fail(format!("GET /no-such-page answered {status}"), NOT_FOUND))
 }

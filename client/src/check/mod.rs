@@ -4,35 +4,43 @@
 //! prints `PASS` or `FAIL` with a hint. The checks only ever see bytes on a socket, so they test
 //! what the chapter promises a client, not how the server is written.
 //!
-//! Two rules keep the checker usable with thirty students waiting:
+//! Three rules keep the checker usable with thirty students waiting, whatever their servers do:
 //!
-//! - **Every wait has a deadline.** A server that never answers fails the check; it does not hang
-//!   the checker.
+//! - **Every wait has a deadline, every read a size.** A server that never answers, trickles,
+//!   floods or claims a huge body fails the check; it does not hang, slow or crash the checker
+//!   (see [`peer`]). And nothing a server sends reaches the terminal raw ([`shown`]).
+//! - **Never cause what you blame.** The "is anyone listening" probe's connection is the first
+//!   check's, so the checker never connects and leaves at once; a server that cannot take that
+//!   is told so by a check of its own, with the real cause.
 //! - **One cause, one line.** Nobody listening is one error line, not a failure per check; and a
 //!   failure that every later check would repeat (the server never answers at all, or only once
 //!   the client has closed its side) stops the run, and the rest are listed as skipped.
 //!
-//! One file per lesson's grader: [`echo`], [`threaded_echo`], [`chat`], [`http`], [`ws`].
+//! One file per lesson's grader: [`echo`], [`threaded_echo`], [`chat`] (and its [`flood`]
+//! check), [`http`], [`ws`]. A new grader is a file with a `checks()` list and a line in [`grader`].
 
-mod chat;
-mod echo;
-mod http;
-mod threaded_echo;
-mod ws;
+pub mod chat;
+pub mod echo;
+mod flood;
+pub mod http;
+mod peer;
+pub mod threaded_echo;
+pub mod ws;
 
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::time::Duration;
 
-use common::trace::{Layer, Traced};
+use peer::{read_exactly, Peer, ReadFailure};
+pub use peer::{Target, Trouble, CHECK_TIME, DEADLINE, MAX_BYTES};
 
-/// How long any single answer may take. A correct server on a classroom network answers in
-/// milliseconds; two seconds leaves room for a slow laptop without making a hung server slow.
-pub const DEADLINE: Duration = Duration::from_secs(2);
+/// How much of a failure's description a FAIL line shows: the start of a 1 MiB body says as
+/// much as all of it, and a line must fit a terminal.
+pub const MAX_SHOWN: usize = 300;
 
 /// What went wrong, and what to look at.
 #[derive(Debug)]
 pub struct Failure {
+    /// What the check saw. It may quote the server, so it is printed only through [`shown`].
     pub what: String,
     pub hint: &'static str,
     /// Every later check would fail the same way: stop here.
@@ -41,8 +49,24 @@ pub struct Failure {
 
 type Outcome = Result<(), Failure>;
 
-/// A check: its name, as printed, and the function that runs it against an address.
-type Check = (&'static str, fn(&str) -> Outcome);
+/// A check: its name, as printed, the function that runs it, and the time it may take in all.
+pub struct Check {
+    pub name: &'static str,
+    run: fn(&Target) -> Outcome,
+    time: Duration,
+}
+
+/// A check that may take [`CHECK_TIME`].
+fn check(name: &'static str, run: fn(&Target) -> Outcome) -> Check {
+    Check { name, run, time: CHECK_TIME }
+}
+
+impl Check {
+    /// The same check, allowed `time` in all (for one that must push megabytes through).
+    fn taking(self, time: Duration) -> Check {
+        Check { time, ..self }
+    }
+}
 
 fn fail(what: impl Into<String>, hint: &'static str) -> Failure {
     Failure { what: what.into(), hint, stops_the_run: false }
@@ -53,12 +77,50 @@ fn fail_all(what: impl Into<String>, hint: &'static str) -> Failure {
     Failure { stops_the_run: true, ..fail(what, hint) }
 }
 
-/// Sending failed: the server closed or reset the connection while we were still talking.
-fn send_failed(e: io::Error) -> Failure {
-    fail(
-        format!("sending failed: {}", common::net::describe(&e)),
-        "keep reading until the client closes; a server that closes early cuts the client off",
-    )
+/// Hints that more than one grader may print, beside each grader's own (`HINTS` in its file).
+pub mod hint {
+    /// A connection was refused in the middle of the run.
+    pub const GONE: &str = "is your server still running? It stopped accepting connections during the checks";
+    /// A check ran out of its time (see `Trouble::OutOfTime`).
+    pub const TOO_SLOW: &str =
+        "answer at once and whole: write each line or response with one write_all, not a byte at a time";
+    /// A connection read more than its budget (see `Trouble::TooMuch`).
+    pub const TOO_MUCH: &str = "send only the answer asked for, and end each line with \\n \
+                                (a loop that writes without reading floods the client)";
+    /// A bug in the checker itself: never a student's.
+    pub const CHECKER: &str = "tell your teacher, with the line above";
+}
+
+/// Sends `bytes`, and lets a failure pass. A failed write is not the verdict: what the server
+/// did (reset, closed, went silent, stopped reading) shows in what the check reads next, and
+/// that check's hint names the cause; "sending failed" would name none.
+fn send(stream: &mut impl Write, bytes: &[u8]) {
+    if let Err(e) = stream.write_all(bytes) {
+        log::debug!("sending {} bytes failed: {e}", bytes.len());
+    }
+}
+
+/// The one way a failure's description reaches the terminal. It may quote the server, and a
+/// terminal obeys what it prints: ESC `[2J` clears the screen, OSC 52 writes the clipboard, BEL
+/// rings, U+202E turns the rest of the line around. Every control character (C0, DEL, C1) and
+/// every invisible or direction-changing one is shown as an escape (`\x1b`, `\u{202e}`), so
+/// an escape sequence arrives as harmless text; and the description is cut at [`MAX_SHOWN`].
+pub fn shown(what: &str) -> String {
+    common::trace::dump::escaped(what.as_bytes(), MAX_SHOWN)
+}
+
+/// When a limit cut the check short, that is the cause, whatever the check was waiting for.
+fn blame(trouble: Trouble) -> Failure {
+    match trouble {
+        Trouble::OutOfTime { time, received } => fail_all(
+            format!("the check ran out of its {time:?} with only {received} bytes from the server"),
+            hint::TOO_SLOW,
+        ),
+        Trouble::TooMuch { budget } => fail_all(
+            format!("the server sent more than {budget} bytes without the answer the check waited for"),
+            hint::TOO_MUCH,
+        ),
+    }
 }
 
 /// The tally of one run.
@@ -70,9 +132,11 @@ pub struct Report {
     pub skipped: usize,
 }
 
-/// One lesson's grader: the checks, and where that lesson's server listens by default.
+/// One lesson's grader: the checks, the hints they can print, and where that lesson's server
+/// listens by default.
 struct Grader {
     checks: Vec<Check>,
+    hints: Vec<&'static str>,
     default_addr: &'static str,
     /// The reference server, as the learner starts it.
     reference: &'static str,
@@ -82,16 +146,39 @@ struct Grader {
 pub const LESSONS: &[&str] = &["echo", "threaded-echo", "chat", "http", "ws"];
 
 fn grader(lesson: &str) -> Option<Grader> {
-    let (checks, default_addr, reference) = match lesson {
-        "echo" => (echo::checks(), crate::defaults::TCP, "cargo server echo"),
-        "threaded-echo" => (threaded_echo::checks(), crate::defaults::TCP, "cargo server threaded-echo"),
-        "chat" => (chat::checks(), crate::defaults::TCP, "cargo server chat"),
-        "http" => (http::checks(), crate::defaults::HTTP, "cargo server http"),
+    use crate::defaults::{HTTP, TCP};
+    use hint::{GONE, TOO_MUCH, TOO_SLOW};
+    let (checks, hints, default_addr, reference) = match lesson {
+        // An echo reads exactly what it sent: it never reads enough to be flooded.
+        "echo" => (echo::checks(), [echo::HINTS, &[GONE, TOO_SLOW]].concat(), TCP, "cargo server echo"),
+        "threaded-echo" => (
+            threaded_echo::checks(),
+            [echo::HINTS, threaded_echo::HINTS, &[GONE, TOO_SLOW]].concat(),
+            TCP,
+            "cargo server threaded-echo",
+        ),
+        "chat" => {
+            (chat::checks(), [chat::HINTS, &[GONE, TOO_SLOW, TOO_MUCH]].concat(), TCP, "cargo server chat")
+        }
+        "http" => {
+            (http::checks(), [http::HINTS, &[GONE, TOO_SLOW, TOO_MUCH]].concat(), HTTP, "cargo server http")
+        }
         // The WebSocket exercise is chapter 7's: its reference is the hand-made handshake server.
-        "ws" => (ws::checks(), crate::defaults::TCP, "cargo server handshake"),
+        "ws" => (
+            ws::checks(),
+            [ws::HINTS, http::OF_A_RESPONSE, &[GONE, TOO_SLOW, TOO_MUCH]].concat(),
+            TCP,
+            "cargo server handshake",
+        ),
         _ => return None,
     };
-    Some(Grader { checks, default_addr, reference })
+    Some(Grader { checks, hints, default_addr, reference })
+}
+
+/// Every hint `lesson`'s grader can print (all but [`hint::CHECKER`], which blames the checker
+/// itself). The tests keep a wrong server that trips each one.
+pub fn hints(lesson: &str) -> Vec<&'static str> {
+    grader(lesson).map(|g| g.hints).unwrap_or_default()
 }
 
 /// Where `lesson`'s reference server listens by default: what `check` uses without `--addr`.
@@ -106,28 +193,31 @@ pub fn run(lesson: &str, addr: Option<&str>, out: &mut impl Write) -> Result<Rep
         return Err(format!("no checks for {lesson:?}: pick one of {}", LESSONS.join(", ")));
     };
     let addr = addr.unwrap_or(grader.default_addr);
-    // Nobody listening is one fact, not a failure of every check: say it once.
-    drop(common::net::connect(addr, lesson).map_err(|e| match e.strip_prefix("no server at ") {
-        Some(_) => format!(
-            "no server at {addr}: start yours (or the reference, `{}`) in another terminal, \
+    // Nobody listening is one fact, not a failure of every check: say it once. The probe's
+    // connection is the first check's (see `Target`).
+    let mut spare =
+        Some(common::net::connect(addr, lesson).map_err(|e| match e.strip_prefix("no server at ") {
+            Some(_) => format!(
+                "no server at {addr}: start yours (or the reference, `{}`) in another terminal, \
              or give its address with --addr HOST:PORT",
-            grader.reference
-        ),
-        None => e,
-    })?);
+                grader.reference
+            ),
+            None => e,
+        })?);
     let write = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
     let mut report = Report::default();
     let mut stopped = false;
-    for (name, check) in grader.checks {
+    for Check { name, run, time } in grader.checks {
         if stopped {
             report.skipped += 1;
             write(out, format!("SKIP {lesson}: {name} — fix the failure above first"))?;
             continue;
         }
-        let outcome = std::panic::catch_unwind(|| check(addr)).unwrap_or_else(|_| {
-            Err(fail("the checker itself failed", "tell your teacher, with the line above"))
-        });
-        match outcome {
+        let target = Target::new(addr, time, spare.take());
+        let outcome = std::panic::catch_unwind(|| run(&target))
+            .unwrap_or_else(|_| Err(fail("the checker itself failed", hint::CHECKER)));
+        spare = target.take_spare();
+        match outcome.map_err(|failure| target.trouble().map_or(failure, blame)) {
             Ok(()) => {
                 report.passed += 1;
                 write(out, format!("PASS {lesson}: {name}"))?;
@@ -135,7 +225,7 @@ pub fn run(lesson: &str, addr: Option<&str>, out: &mut impl Write) -> Result<Rep
             Err(Failure { what, hint, stops_the_run }) => {
                 report.failed += 1;
                 stopped = stops_the_run;
-                write(out, format!("FAIL {lesson}: {what} — {hint}"))?;
+                write(out, format!("FAIL {lesson}: {} — {hint}", shown(&what)))?;
             }
         }
     }
@@ -144,66 +234,17 @@ pub fn run(lesson: &str, addr: Option<&str>, out: &mut impl Write) -> Result<Rep
     Ok(report)
 }
 
-/// A connection with deadlines on every read and write, traced (`--trace`) as `layer`.
-fn connect(addr: &str, layer: Layer) -> Result<Traced<TcpStream>, Failure> {
-    let hint = "is your server still running? It stopped accepting connections during the checks";
-    let stream = common::net::connect(addr, "...")
-        .map_err(|_| fail(format!("cannot connect to {addr} any more"), hint))?;
-    let stream = Traced::new(stream, layer);
-    stream
-        .set_read_timeout(Some(DEADLINE))
-        .and_then(|()| stream.set_write_timeout(Some(DEADLINE)))
-        .map_err(|e| fail(format!("cannot set a deadline on the socket: {e}"), hint))?;
-    // Small writes go out at once: a check that sends a message in pieces means pieces.
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
-}
-
-/// Reads until `n` bytes have come (or the deadline passes, or the peer closes).
-fn read_exactly(stream: &mut impl Read, n: usize) -> Result<Vec<u8>, ReadFailure> {
-    let mut got = vec![0u8; n];
-    let mut filled = 0;
-    while filled < n {
-        match stream.read(&mut got[filled..]) {
-            Ok(0) => return Err(ReadFailure::Closed { filled, n }),
-            Ok(k) => filled += k,
-            Err(e) if common::net::is_timeout(&e) => return Err(ReadFailure::Late { filled, n }),
-            Err(e) => return Err(ReadFailure::Broken { filled, n, why: common::net::describe(&e) }),
-        }
-    }
-    Ok(got)
-}
-
-/// Why `read_exactly` came back short.
-#[derive(Debug)]
-enum ReadFailure {
-    /// The peer closed its side (read returned 0).
-    Closed { filled: usize, n: usize },
-    /// Nothing more within the deadline.
-    Late { filled: usize, n: usize },
-    /// The connection broke (a reset, usually).
-    Broken { filled: usize, n: usize, why: String },
-}
-
-impl std::fmt::Display for ReadFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadFailure::Closed { filled, n } => {
-                write!(f, "the connection closed after {filled} of {n} bytes")
-            }
-            ReadFailure::Late { filled, n } => write!(f, "only {filled} of {n} bytes within {DEADLINE:?}"),
-            ReadFailure::Broken { filled, n, why } => write!(f, "{why} after {filled} of {n} bytes"),
-        }
-    }
+/// The names of `lesson`'s checks, in order (for tests and the book).
+pub fn names(lesson: &str) -> Vec<&'static str> {
+    grader(lesson).map(|g| g.checks.iter().map(|c| c.name).collect()).unwrap_or_default()
 }
 
 /// Sends part of a message, then resets the connection, as a killed client does.
-fn vanish(addr: &str, partial: &[u8]) -> Outcome {
-    let stream = connect(addr, Layer::Raw)?;
-    let _ = (&stream).write_all(partial);
-    // Linger 0: closing sends a reset (RST), not a FIN. The server's next read fails with
-    // "connection reset" instead of returning 0, the way it does when a laptop lid closes.
-    let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
-    drop(stream);
+fn vanish(target: &Target, partial: &[u8]) -> Outcome {
+    let mut peer = target.connect(common::trace::Layer::Raw)?;
+    let _ = peer.write_all(partial);
+    // Closing sends a reset (RST), not a FIN. The server's next read fails with "connection
+    // reset" instead of returning 0, the way it does when a laptop lid closes.
+    peer.reset();
     Ok(())
 }

@@ -5,30 +5,29 @@
 //! connection (the kernel completes the TCP handshake from the listen backlog before `accept`),
 //! so the second client is connected, and yet nobody reads what it sends.
 
-use std::io::Write;
-
-use super::{connect, echo, fail, read_exactly, send_failed, Check, Outcome};
+use super::{check, echo, fail, read_exactly, send, Check, Outcome, Target};
 use common::trace::Layer;
 
 pub fn checks() -> Vec<Check> {
     let mut checks = echo::checks();
-    checks.push(("two clients are served at once", two_at_once));
+    checks.push(check("two clients are served at once", two_at_once));
     checks
 }
 
-fn two_at_once(addr: &str) -> Outcome {
-    let mut first = connect(addr, Layer::Raw)?;
-    first.write_all(b"first\n").map_err(send_failed)?;
+/// A second client waited while the first was connected.
+pub const THREADS: &str = "serve each client on its own thread";
+
+pub const HINTS: &[&str] = &[THREADS];
+
+fn two_at_once(target: &Target) -> Outcome {
+    let mut first = target.connect(Layer::Raw)?;
+    send(&mut first, b"first\n");
     read_exactly(&mut first, 6)
-        .map_err(|e| fail(format!("the first client got no echo: {e}"), "write back every byte you read"))?;
+        .map_err(|e| fail(format!("the first client got no echo: {e}"), echo::NO_ECHO))?;
     // The first client stays connected (and idle) while the second talks.
-    let mut second = connect(addr, Layer::Raw)?;
-    second.write_all(b"second\n").map_err(send_failed)?;
-    read_exactly(&mut second, 7).map_err(|_| {
-        fail(
-            "the second client got no echo while the first was connected",
-            "serve each client on its own thread",
-        )
-    })?;
+    let mut second = target.connect(Layer::Raw)?;
+    send(&mut second, b"second\n");
+    read_exactly(&mut second, 7)
+        .map_err(|_| fail("the second client got no echo while the first was connected", THREADS))?;
     Ok(())
 }
