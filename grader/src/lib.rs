@@ -1,4 +1,7 @@
-//! `cargo client check LESSON`: grades a server someone wrote (in any language) over the wire.
+//! The grader: `cargo client check LESSON` grades a server someone wrote (in any language) over
+//! the wire. A check is a function from an address to a verdict with a hint, bounded in time and
+//! bytes, that never prints a peer's bytes raw. The crate depends on `common` only, so that both
+//! the `client` CLI and a server (the lab grading a class) can run the same checks.
 //!
 //! Each check connects to the student's server, does one thing a correct server must handle, and
 //! prints `PASS` or `FAIL` with a hint. The checks only ever see bytes on a socket, so they test
@@ -142,11 +145,19 @@ struct Grader {
     reference: &'static str,
 }
 
+/// Where the lessons' reference servers listen unless told otherwise (as `client::defaults`).
+pub mod defaults {
+    /// Lessons 2-4 and 7 (`echo`, `threaded-echo`, `chat`, `handshake`), and the lab's TCP chat.
+    pub const TCP: &str = common::DEFAULT_ADDR;
+    /// `cargo server http`, and the lab's web side.
+    pub const HTTP: &str = "127.0.0.1:8080";
+}
+
 /// The lessons `check` knows, in the order of the book.
 pub const LESSONS: &[&str] = &["echo", "threaded-echo", "chat", "http", "ws"];
 
 fn grader(lesson: &str) -> Option<Grader> {
-    use crate::defaults::{HTTP, TCP};
+    use defaults::{HTTP, TCP};
     use hint::{GONE, TOO_MUCH, TOO_SLOW};
     let (checks, hints, default_addr, reference) = match lesson {
         // An echo reads exactly what it sent: it never reads enough to be flooded.
@@ -247,4 +258,30 @@ fn vanish(target: &Target, partial: &[u8]) -> Outcome {
     // reset" instead of returning 0, the way it does when a laptop lid closes.
     peer.reset();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_escapes_everything_that_steers_a_terminal_and_keeps_the_rest() {
+        let hostile = "got \u{1b}[2J\u{1b}]52;c;cm0=\u{7} \u{9b}31m \u{202e}txt.exe 안녕\r\n";
+        let safe = shown(hostile);
+        assert_eq!(safe, "got \\x1b[2J\\x1b]52;c;cm0=\\x07 \\u{9b}31m \\u{202e}txt.exe 안녕\\r\\n");
+        assert!(!safe.chars().any(char::is_control));
+        let long = shown(&"x".repeat(MAX_SHOWN * 2));
+        assert!(long.starts_with(&"x".repeat(MAX_SHOWN)) && long.ends_with("more bytes"), "{long}");
+    }
+
+    #[test]
+    fn every_grader_lists_its_hints_and_every_hint_is_a_sentence() {
+        for lesson in LESSONS {
+            let hints = hints(lesson);
+            assert!(hints.len() >= 5, "{lesson}: {hints:?}");
+            assert!(hints.iter().all(|h| h.len() > 10), "{lesson}: {hints:?}");
+            assert!(!names(lesson).is_empty());
+        }
+        assert!(hints("telnet").is_empty());
+    }
 }
