@@ -172,7 +172,7 @@ fn big(target: &Target) -> Outcome {
     let mut reader = stream;
     reader.wait_up_to(DEADLINE * 5);
     let got = read_exactly(&mut reader, message.len());
-    let sent = sending.join().map_err(|_| fail("the sending thread failed", "tell your teacher"))?;
+    let sent = sending.join().map_err(|_| fail("the sending thread failed", super::hint::CHECKER))?;
     let got = match (got, sent) {
         (Ok(got), _) => got,
         // The server closed or reset the connection part way.

@@ -66,6 +66,9 @@ pub const HINTS: &[&str] = &[
     NOT_FOUND,
 ];
 
+/// How long the long-poll check waits before it sends the message the request waits for.
+pub const LONG_POLL_HOLD: Duration = Duration::from_secs(1);
+
 /// A room of this run's own, so two teachers checking one server do not see each other's lines.
 fn room(prefix: &str) -> String {
     format!("{prefix}{}", std::process::id() % 10_000)
@@ -184,13 +187,14 @@ fn long_poll(target: &Target) -> Outcome {
         let (target, path) = (target.clone(), format!("/long-poll?room={room}&since={id}"));
         thread::spawn(move || get(&target, &path))
     };
-    thread::sleep(Duration::from_millis(300));
+    // Long enough for a server that answers at once to have answered, even on a busy machine.
+    thread::sleep(LONG_POLL_HOLD);
     if waiting.is_finished() {
         return Err(fail("the long-poll answered at once with nothing new", LONG_WAITS));
     }
     post(target, &room, "second")?;
     let answered =
-        waiting.join().map_err(|_| fail("the waiting request's thread failed", "tell your teacher"))?;
+        waiting.join().map_err(|_| fail("the waiting request's thread failed", super::hint::CHECKER))?;
     let (_, body) = answered.map_err(|f| fail(format!("the waiting long-poll: {}", f.what), f.hint))?;
     let texts = texts(&json(&body)?);
     match texts.iter().any(|t| t == "second") {

@@ -137,10 +137,9 @@ impl Peer {
     /// A second handle on the same connection (for a thread that reads while another writes),
     /// with the same limits and a budget of its own.
     pub fn try_clone(&self) -> Result<Peer, Failure> {
-        let stream = self
-            .stream
-            .try_clone()
-            .map_err(|e| fail(format!("cannot use the socket from two threads: {e}"), "tell your teacher"))?;
+        let stream = self.stream.try_clone().map_err(|e| {
+            fail(format!("cannot use the socket from two threads: {e}"), super::hint::CHECKER)
+        })?;
         Ok(Peer {
             stream,
             target: self.target.clone(),
