@@ -197,9 +197,32 @@ pub fn default_addr(lesson: &str) -> Option<&'static str> {
     grader(lesson).map(|g| g.default_addr)
 }
 
-/// Runs `lesson`'s checks against the server at `addr` (its default address when `None`),
-/// printing one line per check. An error (an unknown lesson, nobody listening) is one line.
-pub fn run(lesson: &str, addr: Option<&str>, out: &mut impl Write) -> Result<Report, String> {
+/// What one check found: the library's answer, for whoever shows it (the CLI prints a line
+/// each; a scoreboard could fill a cell).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The check, as printed.
+    pub check: &'static str,
+    pub mark: Mark,
+}
+
+/// A check's mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    Pass,
+    /// What the check saw, already made safe to show ([`shown`]), and what to look at.
+    Fail {
+        what: String,
+        hint: &'static str,
+    },
+    /// Not run: an earlier failure stopped the run.
+    Skip,
+}
+
+/// Grades the server at `addr` (the lesson's default address when `None`) with `lesson`'s checks,
+/// telling `each` every verdict as it comes. Every check is bounded in time and bytes (see
+/// [`peer`]), so the whole run is too. An error (an unknown lesson, nobody listening) is one line.
+pub fn grade(lesson: &str, addr: Option<&str>, mut each: impl FnMut(Verdict)) -> Result<Report, String> {
     let Some(grader) = grader(lesson) else {
         return Err(format!("no checks for {lesson:?}: pick one of {}", LESSONS.join(", ")));
     };
@@ -215,33 +238,53 @@ pub fn run(lesson: &str, addr: Option<&str>, out: &mut impl Write) -> Result<Rep
             ),
             None => e,
         })?);
-    let write = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
     let mut report = Report::default();
     let mut stopped = false;
     for Check { name, run, time } in grader.checks {
         if stopped {
             report.skipped += 1;
-            write(out, format!("SKIP {lesson}: {name} — fix the failure above first"))?;
+            each(Verdict { check: name, mark: Mark::Skip });
             continue;
         }
         let target = Target::new(addr, time, spare.take());
         let outcome = std::panic::catch_unwind(|| run(&target))
             .unwrap_or_else(|_| Err(fail("the checker itself failed", hint::CHECKER)));
         spare = target.take_spare();
-        match outcome.map_err(|failure| target.trouble().map_or(failure, blame)) {
+        let mark = match outcome.map_err(|failure| target.trouble().map_or(failure, blame)) {
             Ok(()) => {
                 report.passed += 1;
-                write(out, format!("PASS {lesson}: {name}"))?;
+                Mark::Pass
             }
             Err(Failure { what, hint, stops_the_run }) => {
                 report.failed += 1;
                 stopped = stops_the_run;
-                write(out, format!("FAIL {lesson}: {} — {hint}", shown(&what)))?;
+                Mark::Fail { what: shown(&what), hint }
             }
-        }
+        };
+        each(Verdict { check: name, mark });
     }
+    Ok(report)
+}
+
+/// Runs `lesson`'s checks against the server at `addr` (its default address when `None`),
+/// printing one line per check, then the tally. An error (an unknown lesson, nobody listening)
+/// is one line.
+pub fn run(lesson: &str, addr: Option<&str>, out: &mut impl Write) -> Result<Report, String> {
+    let mut written = Ok(());
+    let report = grade(lesson, addr, |Verdict { check, mark }| {
+        let line = match mark {
+            Mark::Pass => format!("PASS {lesson}: {check}"),
+            Mark::Fail { what, hint } => format!("FAIL {lesson}: {what} — {hint}"),
+            Mark::Skip => format!("SKIP {lesson}: {check} — fix the failure above first"),
+        };
+        if written.is_ok() {
+            written = writeln!(out, "{line}");
+        }
+    })?;
     let skipped = if report.skipped > 0 { format!(", {} skipped", report.skipped) } else { String::new() };
-    write(out, format!("{} passed, {} failed{skipped}", report.passed, report.failed))?;
+    written
+        .and_then(|()| writeln!(out, "{} passed, {} failed{skipped}", report.passed, report.failed))
+        .map_err(|e| e.to_string())?;
     Ok(report)
 }
 

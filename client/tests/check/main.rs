@@ -185,3 +185,23 @@ fn without_addr_each_lesson_checks_where_its_reference_server_listens() {
         assert_eq!(check::default_addr(lesson), Some(addr), "{lesson}");
     }
 }
+
+#[test]
+fn grade_tells_each_verdict_as_it_comes_for_whoever_shows_them() {
+    let echo_server = support::start(echo_lesson::run);
+    let mut verdicts = Vec::new();
+    let report = check::grade("echo", Some(&echo_server.addr.to_string()), |v| verdicts.push(v)).unwrap();
+    assert_eq!(verdicts.iter().map(|v| v.check).collect::<Vec<_>>(), check::names("echo"));
+    assert!(verdicts.iter().all(|v| v.mark == check::Mark::Pass), "{verdicts:?}");
+    assert_eq!(report.passed, verdicts.len());
+    // A server that reads and never answers: one FAIL with its hint, the rest skipped.
+    let silent =
+        threaded(|mut stream| while let Ok(1..) = std::io::Read::read(&mut stream, &mut [0u8; 64]) {});
+    let mut marks = Vec::new();
+    check::grade("echo", Some(&silent), |v| marks.push(v.mark)).unwrap();
+    assert!(
+        matches!(&marks[0], check::Mark::Fail { hint, .. } if *hint == check::echo::NO_ECHO),
+        "{marks:?}"
+    );
+    assert!(marks[1..].iter().all(|m| *m == check::Mark::Skip), "{marks:?}");
+}
