@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{check, fail, fail_all, read_exactly, send, Check, Failure, Outcome, Target, MAX_BYTES};
+use super::{
+    check, fail, fail_all, read_exactly, send, Check, Failure, Outcome, Target, DEADLINE, MAX_BYTES,
+};
 use common::trace::Layer;
 
 pub fn checks() -> Vec<Check> {
@@ -66,6 +68,9 @@ pub const HINTS: &[&str] = &[
     NOT_FOUND,
 ];
 
+/// What a response that never came is called (the long-poll check tells it apart).
+const NO_ANSWER: &str = "no answer within the deadline";
+
 /// How long the long-poll check waits before it sends the message the request waits for.
 pub const LONG_POLL_HOLD: Duration = Duration::from_secs(1);
 
@@ -79,7 +84,18 @@ fn room(prefix: &str) -> String {
 /// Content-Length, not take whatever the first read() returned. A response that cannot be read
 /// at all stops the run: every later check would read one the same way.
 pub(super) fn request(target: &Target, head: &str, body: &str) -> Result<(u16, Vec<u8>), Failure> {
+    request_waiting(target, head, body, DEADLINE)
+}
+
+/// [`request`], its answer allowed `wait` (a long-poll's answer waits for the message it holds).
+fn request_waiting(
+    target: &Target,
+    head: &str,
+    body: &str,
+    wait: Duration,
+) -> Result<(u16, Vec<u8>), Failure> {
     let mut stream = target.connect(Layer::Http)?;
+    stream.wait_up_to(wait);
     send(&mut stream, head.as_bytes());
     if !body.is_empty() {
         thread::sleep(Duration::from_millis(50));
@@ -110,6 +126,7 @@ fn read_head(reader: &mut impl BufRead) -> Result<(u16, Option<usize>), String> 
         match reader.read_until(b'\n', &mut head) {
             Ok(0) => return Err("the server closed the connection before the end of the head".into()),
             Ok(_) => {}
+            Err(e) if common::net::is_timeout(&e) => return Err(NO_ANSWER.into()),
             Err(e) => return Err(format!("reading the response: {}", common::net::describe(&e))),
         }
     }
@@ -184,8 +201,11 @@ fn long_poll(target: &Target) -> Outcome {
     let room = room("checklp");
     let id = post(target, &room, "first")?;
     let waiting = {
-        let (target, path) = (target.clone(), format!("/long-poll?room={room}&since={id}"));
-        thread::spawn(move || get(&target, &path))
+        let (target, addr) = (target.clone(), target.addr.clone());
+        let head = format!(
+            "GET /long-poll?room={room}&since={id} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        );
+        thread::spawn(move || request_waiting(&target, &head, "", LONG_POLL_HOLD + DEADLINE * 2))
     };
     // Long enough for a server that answers at once to have answered, even on a busy machine.
     thread::sleep(LONG_POLL_HOLD);
@@ -195,7 +215,11 @@ fn long_poll(target: &Target) -> Outcome {
     post(target, &room, "second")?;
     let answered =
         waiting.join().map_err(|_| fail("the waiting request's thread failed", super::hint::CHECKER))?;
-    let (_, body) = answered.map_err(|f| fail(format!("the waiting long-poll: {}", f.what), f.hint))?;
+    let (_, body) = answered.map_err(|f| match f.what == NO_ANSWER {
+        // Held, and never answered although the message came: nobody woke it.
+        true => fail(format!("the waiting long-poll: {NO_ANSWER} after the message was sent"), LONG_WAKES),
+        false => fail(format!("the waiting long-poll: {}", f.what), f.hint),
+    })?;
     let texts = texts(&json(&body)?);
     match texts.iter().any(|t| t == "second") {
         _ if texts == ["second"] => Ok(()),

@@ -39,7 +39,7 @@ struct Chat {
     bug: Bug,
     members: Mutex<Vec<Member>>,
     next: AtomicU64,
-    dead: AtomicBool,
+    dead: Arc<AtomicBool>,
     addr: String,
 }
 
@@ -68,17 +68,22 @@ impl Chat {
         }
     }
 
-    /// The accept loop ends at its next connection (this one wakes it).
     fn die(&self) {
-        self.dead.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(&self.addr);
+        die(&self.dead, &self.addr);
     }
 
     fn serve(&self, stream: TcpStream) {
         let id = self.next.fetch_add(1, Ordering::SeqCst);
         let (queue, outbox) = mpsc::channel::<String>();
         let mut writer = stream.try_clone().unwrap();
-        thread::spawn(move || outbox.iter().try_for_each(|line| writer.write_all(line.as_bytes())));
+        // With `?` on every write too, a reset met while writing ends the server as well.
+        let (dead, addr, bug) = (self.dead.clone(), self.addr.clone(), self.bug);
+        thread::spawn(move || {
+            let written = outbox.iter().try_for_each(|line| writer.write_all(line.as_bytes()));
+            if written.is_err() && bug == Bug::DiesOnReset {
+                die(&dead, &addr);
+            }
+        });
         if self.bug != Bug::NoGreeting {
             let _ = queue.send("* welcome\n".into());
         }
@@ -135,6 +140,12 @@ impl Chat {
     }
 }
 
+/// The accept loop ends at its next connection (this one wakes it).
+fn die(dead: &AtomicBool, addr: &str) {
+    dead.store(true, Ordering::SeqCst);
+    let _ = TcpStream::connect(addr);
+}
+
 fn chat_with(bug: Bug) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -142,7 +153,7 @@ fn chat_with(bug: Bug) -> String {
         bug,
         members: Mutex::new(Vec::new()),
         next: AtomicU64::new(1),
-        dead: AtomicBool::new(false),
+        dead: Arc::default(),
         addr: addr.clone(),
     });
     thread::spawn(move || {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use client::check::{echo, hint};
 
-use super::{covers, first_only, one_at_a_time, threaded, trips};
+use super::{covers, first_only, one_at_a_time, threaded};
 
 /// Echoes until the client closes: the right loop, for the wrong servers to start from.
 fn echo_until_closed(mut stream: TcpStream, mut each: impl FnMut(usize) -> bool) {
@@ -21,11 +21,11 @@ fn echo_until_closed(mut stream: TcpStream, mut each: impl FnMut(usize) -> bool)
 
 #[test]
 fn every_echo_failure_has_a_wrong_server_that_trips_it() {
-    let mut tripped = Vec::new();
+    let mut servers: Vec<(String, &[&str])> = Vec::new();
 
     // Reads and never writes.
     let silent = threaded(|mut stream| while let Ok(1..) = stream.read(&mut [0u8; 4096]) {});
-    tripped.push(trips("echo", &silent, &[echo::NO_ECHO]));
+    servers.push((silent, &[echo::NO_ECHO]));
 
     // Reads everything first: waits for an end of input that an interactive client never sends.
     let to_the_end = threaded(|mut stream| {
@@ -34,7 +34,7 @@ fn every_echo_failure_has_a_wrong_server_that_trips_it() {
             let _ = stream.write_all(&all);
         }
     });
-    tripped.push(trips("echo", &to_the_end, &[echo::READS_TO_END]));
+    servers.push((to_the_end, &[echo::READS_TO_END]));
 
     // Echoes lines, with Windows line ends.
     let crlf = threaded(|stream| {
@@ -43,7 +43,7 @@ fn every_echo_failure_has_a_wrong_server_that_trips_it() {
             let _ = write!(out, "{line}\r\n");
         }
     });
-    tripped.push(trips("echo", &crlf, &[echo::CHANGED]));
+    servers.push((crlf, &[echo::CHANGED]));
 
     // The most common first bug: no `Ok(0) => break`, one client at a time. (It sleeps instead
     // of spinning, and gives up after a while, to spare the machine that runs the tests.)
@@ -59,11 +59,11 @@ fn every_echo_failure_has_a_wrong_server_that_trips_it() {
         }
         true
     });
-    tripped.push(trips("echo", &spins, &[echo::READ_ZERO]));
+    servers.push((spins, &[echo::READ_ZERO]));
 
     // Answers one read, then closes: fine for a short line, not for pieces or a big message.
     let one_read = threaded(|stream| echo_until_closed(stream, |_| false));
-    tripped.push(trips("echo", &one_read, &[echo::ONE_READ, echo::CUT_SHORT]));
+    servers.push((one_read, &[echo::ONE_READ, echo::CUT_SHORT]));
 
     // Stops reading once 64 KiB have come (waiting for a newline that is still far away).
     let stops_reading = threaded(|stream| {
@@ -76,24 +76,24 @@ fn every_echo_failure_has_a_wrong_server_that_trips_it() {
             }
         })
     });
-    tripped.push(trips("echo", &stops_reading, &[echo::STOPPED_READING]));
+    servers.push((stops_reading, &[echo::STOPPED_READING]));
 
     // No loop around accept(): one client, then the program ends.
     let no_loop = first_only(|stream| echo_until_closed(stream, |_| true));
-    tripped.push(trips("echo", &no_loop, &[echo::NEXT]));
+    servers.push((no_loop, &[echo::NEXT]));
 
-    // `?` on a read error in the accept loop: a client that resets ends the server.
+    // `?` on every read and write in the accept loop: a client that resets ends the server.
     let dies_on_reset = one_at_a_time(|stream| {
         let mut buf = [0u8; 4096];
         loop {
             match stream.read(&mut buf) {
                 Ok(0) => return true,
-                Ok(n) => drop(stream.write_all(&buf[..n])),
-                Err(_) => return false,
+                Ok(n) if stream.write_all(&buf[..n]).is_ok() => {}
+                _ => return false,
             }
         }
     });
-    tripped.push(trips("echo", &dies_on_reset, &[echo::VANISHED]));
+    servers.push((dies_on_reset, &[echo::VANISHED]));
 
     // A fixed 64 KiB buffer that overflows: the server crashes on the big message.
     let crashes = one_at_a_time(|stream| {
@@ -106,10 +106,10 @@ fn every_echo_failure_has_a_wrong_server_that_trips_it() {
         });
         !crashed
     });
-    tripped.push(trips("echo", &crashes, &[echo::CUT_SHORT, hint::GONE]));
+    servers.push((crashes, &[echo::CUT_SHORT, hint::GONE]));
 
     // One byte a second.
-    tripped.push(trips("echo", &super::hostile::trickle(), &[hint::TOO_SLOW]));
+    servers.push((super::hostile::trickle(), &[hint::TOO_SLOW]));
 
-    covers("echo", &tripped);
+    covers("echo", &super::trips_each("echo", &servers));
 }

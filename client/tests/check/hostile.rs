@@ -9,14 +9,16 @@ use client::check::{self, hint};
 
 use super::{assert_printable, threaded, trips};
 
-/// One byte a second, for at most 30 s: never silent long enough for a single read's deadline.
+/// A byte every 600 ms, for at most 24 s: never silent long enough for a single read's
+/// deadline (2 s, with room for a busy machine), and too slow for any check's whole answer
+/// (the shortest, an echo's 22 bytes, would take 13 s; a check has 10).
 pub fn trickle() -> String {
     threaded(|mut stream| {
-        for _ in 0..30 {
+        for _ in 0..40 {
             if stream.write_all(b"x").is_err() {
                 return;
             }
-            thread::sleep(Duration::from_secs(1));
+            thread::sleep(Duration::from_millis(600));
         }
     })
 }

@@ -154,7 +154,7 @@ fn serve(stream: &mut TcpStream, rooms: &Rooms, bug: Bug) {
             let seen = rooms.after(&room, since, bug);
             match bug {
                 Bug::LongPollAnswersAtOnce => {}
-                Bug::LongPollNeverWoken => std::thread::sleep(Duration::from_secs(1)),
+                Bug::LongPollNeverWoken => std::thread::sleep(Duration::from_secs(3)),
                 _ => rooms.wait(&room, since, Duration::from_secs(5)),
             }
             let found = if bug == Bug::LongPollNeverWoken { seen } else { rooms.after(&room, since, bug) };
@@ -218,15 +218,12 @@ fn every_http_failure_has_a_wrong_server_that_trips_it() {
         (Bug::StreamWithoutIds, &[http::SSE_EVENT]),
         (Bug::EverythingFound, &[http::NOT_FOUND]),
     ];
-    let mut tripped = Vec::new();
-    for (bug, hints) in cases {
-        eprintln!("{bug:?}");
-        tripped.push(trips("http", &http_with(*bug), hints));
-    }
+    let mut servers: Vec<(String, &[&str])> =
+        cases.iter().map(|(bug, hints)| (http_with(*bug), *hints)).collect();
     // Serves one request, then the program ends.
-    let once = first_only(|mut stream| serve(&mut stream, &Rooms::default(), Bug::None));
-    tripped.push(trips("http", &once, &[hint::GONE]));
-    tripped.push(trips("http", &super::hostile::trickle(), &[hint::TOO_SLOW]));
-    tripped.push(trips("http", &super::hostile::flood(), &[hint::TOO_MUCH]));
+    servers.push((first_only(|mut stream| serve(&mut stream, &Rooms::default(), Bug::None)), &[hint::GONE]));
+    servers.push((super::hostile::trickle(), &[hint::TOO_SLOW]));
+    servers.push((super::hostile::flood(), &[hint::TOO_MUCH]));
+    let tripped = super::trips_each("http", &servers);
     covers("http", &tripped);
 }

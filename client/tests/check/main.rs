@@ -104,6 +104,16 @@ pub fn trips(lesson: &str, addr: &str, expected: &[&str]) -> BTreeSet<String> {
     seen
 }
 
+/// [`trips`] for each wrong server at once: their checks mostly wait (for deadlines, for
+/// replies), so running them side by side saves minutes and costs little CPU.
+pub fn trips_each(lesson: &str, cases: &[(String, &[&str])]) -> Vec<BTreeSet<String>> {
+    thread::scope(|scope| {
+        let runs: Vec<_> =
+            cases.iter().map(|(addr, hints)| scope.spawn(move || trips(lesson, addr, hints))).collect();
+        runs.into_iter().map(|run| run.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
+}
+
 /// Every hint `lesson` can print was tripped by one of its wrong solutions.
 pub fn covers(lesson: &str, tripped: &[BTreeSet<String>]) {
     let tripped: BTreeSet<String> = tripped.iter().flatten().cloned().collect();

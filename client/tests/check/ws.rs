@@ -123,15 +123,12 @@ fn every_ws_failure_has_a_wrong_server_that_trips_it() {
         (Bug::RefusalWithHugeLength, &[http::HUGE_LENGTH]),
         (Bug::RefusalWithLongerLength, &[http::BODY]),
     ];
-    let mut tripped = Vec::new();
-    for &(bug, hints) in cases {
-        eprintln!("{bug:?}");
-        tripped.push(trips("ws", &threaded(move |s| serve(s, bug)), hints));
-    }
+    let mut servers: Vec<(String, &[&str])> =
+        cases.iter().map(|&(bug, hints)| (threaded(move |s| serve(s, bug)), hints)).collect();
     // Serves one connection, then the program ends.
-    let once = first_only(|s| serve(s, Bug::None));
-    tripped.push(trips("ws", &once, &[hint::GONE]));
-    tripped.push(trips("ws", &super::hostile::trickle(), &[hint::TOO_SLOW]));
-    tripped.push(trips("ws", &super::hostile::flood(), &[hint::TOO_MUCH]));
+    servers.push((first_only(|s| serve(s, Bug::None)), &[hint::GONE]));
+    servers.push((super::hostile::trickle(), &[hint::TOO_SLOW]));
+    servers.push((super::hostile::flood(), &[hint::TOO_MUCH]));
+    let tripped = super::trips_each("ws", &servers);
     covers("ws", &tripped);
 }
