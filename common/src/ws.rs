@@ -186,19 +186,11 @@ impl Reader {
 
     /// Turns a read error into a close code (sent) and an [`EndReason`].
     fn fail(&self, error: Error) -> EndReason {
-        let (code, why) = match error {
-            Error::ConnectionClosed | Error::AlreadyClosed => return EndReason::Closed(None),
-            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                return EndReason::Lost("closed without a close frame".into())
-            }
-            Error::Io(e) => return EndReason::Lost(crate::net::describe(&e)),
-            Error::Protocol(e) => (CloseCode::Protocol, e.to_string()),
-            Error::Utf8(e) => (CloseCode::Invalid, format!("invalid UTF-8 in a text message: {e}")),
-            Error::Capacity(e) => (CloseCode::Size, e.to_string()),
-            other => (CloseCode::Error, other.to_string()),
-        };
-        self.writer.close(Some(close_frame(code, &why)));
-        EndReason::Failed(code, why)
+        let end = verdict(error);
+        if let EndReason::Failed(code, why) = &end {
+            self.writer.close(Some(close_frame(*code, why)));
+        }
+        end
     }
 
     /// Ends the TCP connection once the WebSocket is closed: our FIN, then whatever the client
@@ -215,6 +207,24 @@ impl Reader {
             }
         }
     }
+}
+
+/// What a read error means for the connection: the client closed, the connection was lost, or
+/// the client broke a rule and must be sent [`EndReason::Failed`]'s close code (the caller sends
+/// it: the split's writer here, the one-thread loop of chapter 14 on its own connection).
+pub fn verdict(error: Error) -> EndReason {
+    let (code, why) = match error {
+        Error::ConnectionClosed | Error::AlreadyClosed => return EndReason::Closed(None),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            return EndReason::Lost("closed without a close frame".into())
+        }
+        Error::Io(e) => return EndReason::Lost(crate::net::describe(&e)),
+        Error::Protocol(e) => (CloseCode::Protocol, e.to_string()),
+        Error::Utf8(e) => (CloseCode::Invalid, format!("invalid UTF-8 in a text message: {e}")),
+        Error::Capacity(e) => (CloseCode::Size, e.to_string()),
+        other => (CloseCode::Error, other.to_string()),
+    };
+    EndReason::Failed(code, why)
 }
 
 /// A close frame with a reason cut to the 123 bytes a control frame leaves for it.

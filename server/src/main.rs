@@ -65,6 +65,20 @@ impl Members {
     }
 }
 
+/// `--max-connections` for the one-thread servers of chapter 14.
+#[derive(clap::Args)]
+struct OneThread {
+    /// Clients served at once by the one thread; the next one is told the server is busy
+    #[arg(long, value_name = "N", default_value_t = server::evloop::MAX_CONNECTIONS)]
+    max_connections: usize,
+}
+
+impl OneThread {
+    fn config(&self) -> server::evloop::Config {
+        server::evloop::Config { max_connections: self.max_connections, ..Default::default() }
+    }
+}
+
 #[derive(Subcommand)]
 enum Lesson {
     /// 1. The socket life cycle, one call at a time: socket, bind, listen, accept, recv, send, close
@@ -150,6 +164,27 @@ enum Lesson {
         #[arg(long, value_name = "redis://HOST:PORT")]
         broker: Option<String>,
     },
+    /// 14. The echo server on one thread: non-blocking sockets and poll(2) by hand (Linux, macOS)
+    OneThreadPoll {
+        #[command(flatten)]
+        listen: Tcp,
+        #[command(flatten)]
+        limits: OneThread,
+    },
+    /// 14. The one-thread echo server on mio (epoll, kqueue, IOCP): the same loop, on every OS
+    OneThreadEcho {
+        #[command(flatten)]
+        listen: Tcp,
+        #[command(flatten)]
+        limits: OneThread,
+    },
+    /// 14. WebSocket echo on one thread: tungstenite over non-blocking sockets, on mio (port 9001)
+    OneThreadWsEcho {
+        #[command(flatten)]
+        listen: WsEchoAddr,
+        #[command(flatten)]
+        limits: OneThread,
+    },
 }
 
 fn main() -> ExitCode {
@@ -222,6 +257,15 @@ fn run(lesson: Lesson) -> Result<(), String> {
             hub.close();
             hub.join_reader();
             result
+        }
+        Lesson::OneThreadPoll { listen, limits } => {
+            lessons::one_thread_poll::run(bind(&listen.addr)?, &shutdown, &limits.config())
+        }
+        Lesson::OneThreadEcho { listen, limits } => {
+            lessons::one_thread_echo::run(bind(&listen.addr)?, &shutdown, &limits.config())
+        }
+        Lesson::OneThreadWsEcho { listen, limits } => {
+            lessons::one_thread_echo::run_ws(bind(&listen.addr)?, &shutdown, &limits.config())
         }
     }
     .map_err(|e| format!("the server failed: {e}"))
