@@ -210,3 +210,4 @@ pub fn open_stream(addr: SocketAddr, room: &str, last: Option<u64>) -> BufReader
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     reader
 }
+pub mod slow;
