@@ -178,6 +178,13 @@ enum Lesson {
         #[command(flatten)]
         limits: OneThread,
     },
+    /// 14. Lesson 4's TCP chat on one thread, over the same hub: rooms, nicknames, flood control
+    OneThreadChat {
+        #[command(flatten)]
+        listen: Tcp,
+        #[command(flatten)]
+        members: Members,
+    },
     /// 14. WebSocket echo on one thread: tungstenite over non-blocking sockets, on mio (port 9001)
     OneThreadWsEcho {
         #[command(flatten)]
@@ -263,6 +270,13 @@ fn run(lesson: Lesson) -> Result<(), String> {
         }
         Lesson::OneThreadEcho { listen, limits } => {
             lessons::one_thread_echo::run(bind(&listen.addr)?, &shutdown, &limits.config())
+        }
+        Lesson::OneThreadChat { listen, members } => {
+            // As lesson 4: connections capped at twice the members, so the one over the cap
+            // hears why.
+            let config =
+                server::evloop::Config { max_connections: 2 * members.max_members, ..Default::default() };
+            lessons::one_thread_chat::run(bind(&listen.addr)?, &shutdown, members.hub(), &config)
         }
         Lesson::OneThreadWsEcho { listen, limits } => {
             lessons::one_thread_echo::run_ws(bind(&listen.addr)?, &shutdown, &limits.config())

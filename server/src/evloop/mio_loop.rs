@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 use common::Shutdown;
 use log::{info, warn};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::{accepted, Accepted, Config, Conn, Status, SCRATCH, TICK};
+use super::{accepted, Accepted, Config, Conn, Status, HOLD_RETRY, SCRATCH, TICK};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -56,6 +56,71 @@ struct Entry<C> {
     writable: bool,
 }
 
+/// Every connection, by slot (a client's token is its slot plus [`FIRST_CLIENT`]).
+struct Table<C> {
+    slots: Vec<Option<Entry<C>>>,
+    free: Vec<usize>,
+    open: usize,
+}
+
+impl<C: Conn> Table<C> {
+    fn insert(&mut self, conn: C) -> usize {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        self.slots[slot] = Some(Entry { conn, writable: false });
+        self.open += 1;
+        slot
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if self.slots[slot].take().is_some() {
+            self.free.push(slot);
+            self.open -= 1;
+        }
+    }
+
+    fn slots_where(&self, mut keep: impl FnMut(&C) -> bool) -> Vec<usize> {
+        let entries = self.slots.iter().enumerate();
+        entries.filter_map(|(slot, e)| e.as_ref().filter(|e| keep(&e.conn)).map(|_| slot)).collect()
+    }
+
+    /// One turn of one connection, then its registration brought up to date: writable only
+    /// while bytes wait. Returns its status.
+    fn drive<P>(&mut self, slot: usize, registry: &Registry, scratch: &mut [u8], now: Instant) -> Status
+    where
+        P: Protocol<Conn = C>,
+    {
+        let Some(entry) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return Status::Closed };
+        let status = entry.conn.drive(scratch, now);
+        if status == Status::Closed {
+            if let Some(socket) = P::socket(&mut entry.conn) {
+                let _ = registry.deregister(socket);
+            }
+            self.remove(slot);
+            return status;
+        }
+        let wants = entry.conn.wants_write();
+        if wants != entry.writable {
+            let token = Token(slot + FIRST_CLIENT);
+            let result = match P::socket(&mut entry.conn) {
+                Some(socket) => registry.reregister(socket, token, interest(wants)),
+                None => Ok(()),
+            };
+            match result {
+                Ok(()) => entry.writable = wants,
+                Err(e) => {
+                    warn!("cannot change what a connection waits for: {e}; closing it");
+                    self.remove(slot);
+                    return Status::Closed;
+                }
+            }
+        }
+        status
+    }
+}
+
 /// Serves every client of `listener` from this thread until `shutdown`, then says goodbye to
 /// each within `config.grace`.
 pub fn serve<P: Protocol>(
@@ -76,24 +141,26 @@ pub fn serve<P: Protocol>(
         let _ = waker.wake();
     });
 
-    let mut table: Vec<Option<Entry<P::Conn>>> = Vec::new();
-    let mut free: Vec<usize> = Vec::new();
-    let mut open = 0usize;
+    let mut table: Table<P::Conn> = Table { slots: Vec::new(), free: Vec::new(), open: 0 };
     let mut events = Events::with_capacity(1024);
     let mut scratch = vec![0u8; SCRATCH];
     let mut busy: Vec<usize> = Vec::new();
     let mut ready: Vec<usize> = Vec::new();
     let mut next_tick = Instant::now() + TICK;
     let mut retry_accept = false;
+    let mut mail_waits = false;
     let mut stop_by: Option<Instant> = None;
 
     loop {
         let now = Instant::now();
-        let timeout = match stop_by {
+        let mut timeout = match stop_by {
             _ if !busy.is_empty() => Duration::ZERO,
             Some(deadline) => deadline.saturating_duration_since(now).min(TICK),
             None => next_tick.saturating_duration_since(now),
         };
+        if mail_waits {
+            timeout = timeout.min(HOLD_RETRY);
+        }
         if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
@@ -115,25 +182,25 @@ pub fn serve<P: Protocol>(
             loop {
                 match accepted(listener.accept()) {
                     Accepted::Client(mut stream, peer) => {
-                        if open >= config.max_connections {
+                        if table.open >= config.max_connections {
                             warn!("refusing {peer}: {} clients already connected", config.max_connections);
                             protocol.refuse(stream, config.max_connections);
                             continue;
                         }
-                        let slot = free.pop().unwrap_or_else(|| {
-                            table.push(None);
-                            table.len() - 1
-                        });
-                        let token = Token(slot + FIRST_CLIENT);
-                        if let Err(e) = poll.registry().register(&mut stream, token, Interest::READABLE) {
+                        let slot = table.free.last().copied().unwrap_or(table.slots.len());
+                        if let Err(e) = poll.registry().register(
+                            &mut stream,
+                            Token(slot + FIRST_CLIENT),
+                            Interest::READABLE,
+                        ) {
                             warn!("cannot watch {peer}: {e}; closing it");
-                            free.push(slot);
                             continue;
                         }
-                        open += 1;
-                        info!("accepted {peer}: {open} connection(s) on this thread");
-                        table[slot] = Some(Entry { conn: protocol.open(stream, peer, now), writable: false });
                         // Bytes may have come with the connection; the registration reports them.
+                        let inserted = table.insert(protocol.open(stream, peer, now));
+                        debug_assert_eq!(inserted, slot);
+                        info!("accepted {peer}: {} connection(s) on this thread", table.open);
+                        ready.push(slot);
                     }
                     Accepted::Drained => break,
                     Accepted::Skip => continue,
@@ -145,19 +212,17 @@ pub fn serve<P: Protocol>(
             }
         }
         if shutdown.is_triggered() && stop_by.is_none() {
-            info!("stopping: no more clients accepted; telling {open} connection(s) goodbye");
+            info!("stopping: no more clients accepted; telling {} connection(s) goodbye", table.open);
             let _ = poll.registry().deregister(&mut listener);
             stop_by = Some(now + config.grace);
-            for (slot, entry) in table.iter_mut().enumerate() {
-                if let Some(entry) = entry {
-                    entry.conn.stop();
-                    ready.push(slot);
-                }
+            for entry in table.slots.iter_mut().flatten() {
+                entry.conn.stop();
             }
+            ready.extend(table.slots_where(|_| true));
         }
         if now >= next_tick {
             next_tick = now + TICK;
-            for (slot, entry) in table.iter_mut().enumerate() {
+            for (slot, entry) in table.slots.iter_mut().enumerate() {
                 if let Some(entry) = entry {
                     if entry.conn.expire(now, config) {
                         ready.push(slot);
@@ -166,45 +231,30 @@ pub fn serve<P: Protocol>(
             }
         }
         for &slot in &ready {
-            let Some(entry) = table.get_mut(slot).and_then(Option::as_mut) else { continue };
-            match entry.conn.drive(&mut scratch, now) {
-                Status::Closed => {
-                    if let Some(socket) = P::socket(&mut entry.conn) {
-                        let _ = poll.registry().deregister(socket);
-                    }
-                    table[slot] = None;
-                    free.push(slot);
-                    open -= 1;
+            if table.drive::<P>(slot, poll.registry(), &mut scratch, now) == Status::Busy
+                && !busy.contains(&slot)
+            {
+                busy.push(slot);
+            }
+        }
+        // Work that came from elsewhere than a socket (the hub's lines for other members):
+        // looked for after every turn that did something, and once more for what that caused.
+        if !ready.is_empty() || std::mem::take(&mut mail_waits) {
+            for _ in 0..2 {
+                let mail = table.slots_where(Conn::has_mail);
+                for &slot in &mail {
+                    table.drive::<P>(slot, poll.registry(), &mut scratch, now);
                 }
-                status => {
-                    if status == Status::Busy && !busy.contains(&slot) {
-                        busy.push(slot);
-                    }
-                    let wants = entry.conn.wants_write();
-                    if wants == entry.writable {
-                        continue;
-                    }
-                    let token = Token(slot + FIRST_CLIENT);
-                    let result = match P::socket(&mut entry.conn) {
-                        Some(socket) => poll.registry().reregister(socket, token, interest(wants)),
-                        None => Ok(()),
-                    };
-                    match result {
-                        Ok(()) => entry.writable = wants,
-                        Err(e) => {
-                            warn!("cannot change what a connection waits for: {e}; closing it");
-                            table[slot] = None;
-                            free.push(slot);
-                            open -= 1;
-                        }
-                    }
-                }
+                mail_waits = !mail.is_empty();
             }
         }
         if let Some(deadline) = stop_by {
-            if open == 0 || now >= deadline {
-                if open > 0 {
-                    warn!("{open} connection(s) still had bytes to send after the grace period: closed");
+            if table.open == 0 || now >= deadline {
+                if table.open > 0 {
+                    warn!(
+                        "{} connection(s) still had bytes to send after the grace period: closed",
+                        table.open
+                    );
                 }
                 break;
             }

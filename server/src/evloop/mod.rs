@@ -14,6 +14,7 @@
 //! The `poll(2)` loop written out by hand is a lesson of its own:
 //! `crate::lessons::one_thread_poll`.
 
+pub mod chat;
 pub mod echo;
 pub mod mio_loop;
 pub mod ws;
@@ -30,6 +31,9 @@ pub const MAX_CONNECTIONS: usize = 20_000;
 /// How often the loop looks at every connection's clock (idle, head deadline, linger): once
 /// per tick, not once per wake-up, so 10,000 idle connections cost a scan four times a second.
 pub const TICK: Duration = Duration::from_millis(250);
+
+/// While a connection holds a line back (flood control), how soon the loop looks again.
+pub const HOLD_RETRY: Duration = Duration::from_millis(5);
 
 /// How many reads one connection may do in one turn before the others get theirs: a client
 /// that sends as fast as loopback allows must not keep the loop to itself.
@@ -89,6 +93,12 @@ pub trait Conn {
     fn expire(&mut self, now: Instant, config: &Config) -> bool;
     /// The server is stopping: queue the goodbye and stop reading.
     fn stop(&mut self);
+    /// Whether something other than its socket gave it work since its last turn (another
+    /// member's line in its outbox, a kick, a line held back by flood control): the loop
+    /// drives those after each turn.
+    fn has_mail(&self) -> bool {
+        false
+    }
 }
 
 /// What one non-blocking `accept` gave.

@@ -6,6 +6,7 @@ pub mod handshake;
 pub mod http_chat;
 pub mod lab;
 pub mod lifecycle;
+pub mod one_thread_chat;
 pub mod one_thread_echo;
 pub mod one_thread_poll;
 pub mod threaded_echo;

@@ -1,0 +1,214 @@
+//! The TCP chat connection of chapter 14: lesson 4's reader thread and writer thread, as one
+//! state machine driven by the loop, over the same hub.
+//!
+//! The hub never waits for a receiver: it drops lines into outboxes. On threads, each outbox had
+//! a writer thread blocked on it. Here the loop empties every outbox that has mail into its
+//! connection's write buffer (up to [`MAX_WRITE_BUFFER`]) and writes until `WouldBlock`. A
+//! reader that stops reading fills its socket, then its write buffer, then its outbox: the hub
+//! sees it behind, then stalled, exactly as with a writer thread blocked in `write`.
+//!
+//! Flood control is the one rule that waits on threads (a sender waits while someone in its
+//! room is behind). The loop cannot wait, so it asks [`Hub::may_speak`] first and, while the
+//! answer is no, keeps the sender's line and reads no more from it: TCP slows the sender down.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::line::{LineError, LineReader, INVALID_UTF8};
+use common::protocol::{Command, MAX_LINE_BYTES};
+use common::trace::Traced;
+use log::{debug, info};
+use mio::net::TcpStream;
+
+use super::{io_result, Config, Conn, Io, Status, READS_PER_TURN};
+use crate::hub::{AfterCommand, Delivery, Hub, Inbox, LeaveReason, MemberId, Outbox};
+use crate::lessons::chat::{is_http_request, web_side};
+
+/// Bytes of chat lines waiting for the socket, at most, before the outbox is left to fill (and
+/// the hub to judge the reader): a few hundred lines.
+pub const MAX_WRITE_BUFFER: usize = 64 * 1024;
+
+/// One chat member's connection.
+pub struct ChatConn {
+    lines: LineReader<Traced<TcpStream>>,
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    /// `None` when the hub refused it (full): it gets the refusal, then is closed.
+    member: Option<MemberId>,
+    outbox: Outbox,
+    inbox: Inbox,
+    /// Set by the hub's kick (it dropped this member): close at once, as `shutdown(Both)` does
+    /// to a threaded connection.
+    kicked: Arc<AtomicBool>,
+    /// Lines for the socket, not yet written.
+    out: Vec<u8>,
+    /// A line read but held back by flood control.
+    held: Option<String>,
+    first_line: bool,
+    /// No more reading: the member left (or never joined). What is queued still goes out.
+    closing: bool,
+}
+
+impl ChatConn {
+    pub fn new(stream: Traced<TcpStream>, peer: SocketAddr, hub: Arc<Hub>) -> ChatConn {
+        let (outbox, inbox) = hub.outbox();
+        let kicked = Arc::new(AtomicBool::new(false));
+        let flag = kicked.clone();
+        let member = match hub.join(outbox.clone(), Box::new(move || flag.store(true, Ordering::SeqCst))) {
+            Ok(member) => Some(member),
+            Err(refusal) => {
+                info!("refusing {peer}: {refusal}");
+                let _ = outbox.try_send(Delivery::Error(refusal));
+                None
+            }
+        };
+        let closing = member.is_none();
+        let lines = LineReader::new(stream, MAX_LINE_BYTES);
+        ChatConn {
+            lines,
+            peer,
+            hub,
+            member,
+            outbox,
+            inbox,
+            kicked,
+            out: Vec::new(),
+            held: None,
+            first_line: true,
+            closing,
+        }
+    }
+
+    pub fn socket(&mut self) -> &mut TcpStream {
+        self.lines.get_mut()
+    }
+
+    /// Leaves the hub (once) and stops reading.
+    fn leave(&mut self, reason: LeaveReason) {
+        self.closing = true;
+        if let Some(member) = self.member.take() {
+            self.hub.leave(member, reason);
+            if reason == LeaveReason::Shutdown {
+                let _ = self.outbox.send_last(Delivery::Goodbye);
+            }
+            debug!("{} went away ({reason:?})", self.peer);
+        }
+    }
+
+    /// Moves what the hub queued into the write buffer, while it has room.
+    fn collect(&mut self) {
+        while self.out.len() < MAX_WRITE_BUFFER {
+            let Ok(delivery) = self.inbox.try_recv() else { break };
+            self.out.extend_from_slice(delivery.line().as_bytes());
+            self.out.push(b'\n');
+        }
+    }
+
+    /// Writes until the buffer is empty or the socket is full; `false` if the connection broke.
+    fn flush(&mut self) -> bool {
+        while !self.out.is_empty() {
+            match io_result(std::io::Write::write(self.lines.get_mut(), &self.out)) {
+                Io::Done(n) => drop(self.out.drain(..n)),
+                Io::Blocked => return true,
+                Io::End(why) => {
+                    info!("{}: {} while writing: dropping it", self.peer, why.as_deref().unwrap_or("closed"));
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Carries out one line; false when the member is done.
+    fn line(&mut self, line: String) -> bool {
+        let Some(member) = self.member else { return false };
+        if std::mem::take(&mut self.first_line) && is_http_request(&line) {
+            info!("{} sent an HTTP request to the chat port: pointing it to the web side", self.peer);
+            let _ = self.outbox.try_send(Delivery::Error(web_side(self.lines.get_ref().local_addr().ok())));
+            self.leave(LeaveReason::NotAChatClient);
+            return false;
+        }
+        if !self.hub.may_speak(member) {
+            self.held = Some(line);
+            return true;
+        }
+        if self.hub.handle(member, Command::parse(&line)) == AfterCommand::Quit {
+            self.leave(LeaveReason::Quit);
+            return false;
+        }
+        true
+    }
+}
+
+impl Conn for ChatConn {
+    fn drive(&mut self, _scratch: &mut [u8], _now: Instant) -> Status {
+        if self.kicked.load(Ordering::SeqCst) {
+            // The hub dropped it (too slow, or gone): nothing more is owed to it.
+            return Status::Closed;
+        }
+        for _ in 0..READS_PER_TURN {
+            self.collect();
+            if !self.flush() {
+                self.leave(LeaveReason::Lost);
+                return Status::Closed;
+            }
+            if self.closing {
+                self.collect();
+                let done = self.out.is_empty() && self.inbox.is_empty();
+                return if done { Status::Closed } else { Status::Open };
+            }
+            if let Some(line) = self.held.take() {
+                if !self.line(line) {
+                    continue; // it left: flush and close
+                }
+                if self.held.is_some() {
+                    return Status::Open; // still held: the loop asks again soon
+                }
+            }
+            let refusal = match self.lines.read_line() {
+                Ok(Some(line)) => {
+                    self.line(line);
+                    continue;
+                }
+                Ok(None) => {
+                    self.leave(LeaveReason::Quit);
+                    continue;
+                }
+                Err(LineError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return Status::Open,
+                Err(LineError::TooLong { limit }) => format!("line longer than {limit} bytes: not sent"),
+                Err(LineError::InvalidUtf8 { .. }) => INVALID_UTF8.to_string(),
+                Err(e) => {
+                    info!("{}: {e}", self.peer);
+                    self.leave(LeaveReason::Lost);
+                    return Status::Closed;
+                }
+            };
+            let _ = self.outbox.try_send(Delivery::Error(refusal));
+        }
+        Status::Busy
+    }
+
+    fn wants_write(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    fn wants_read(&self) -> bool {
+        !self.closing && self.held.is_none()
+    }
+
+    fn expire(&mut self, _now: Instant, _config: &Config) -> bool {
+        // Quiet members stay (lesson 4 has no idle cut either); a stalled reader is the hub's
+        // call, made when someone speaks. A held line is retried here too.
+        self.held.is_some()
+    }
+
+    fn stop(&mut self) {
+        self.leave(LeaveReason::Shutdown);
+    }
+
+    fn has_mail(&self) -> bool {
+        self.held.is_some() || self.kicked.load(Ordering::Relaxed) || !self.inbox.is_empty()
+    }
+}
