@@ -1,6 +1,10 @@
 //! Chat fan-out: one message to 1,000 WebSocket members, and how long until the last one has it.
 //!
-//!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES] [--labs N]
+//!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES] [--labs N | --one-thread]
+//!
+//! With `--one-thread`, the members are TCP members of chapter 14's `server one-thread-chat`,
+//! run as its own process (build it first: `cargo build --release -p server`), so that 10,000
+//! members fit in each process's open-file limit; without it, WebSocket members of the lab.
 //!
 //! With `--labs N`, N labs share the room through one Redis (`server lab --broker`, chapter 13),
 //! a `redis-server` this benchmark starts on a free port: the members are spread evenly over the
@@ -28,7 +32,15 @@ use server::hub::{Hub, Limits};
 
 /// Reads every member's socket on one thread; sends (message number, arrival µs) for each
 /// publisher line, and `None` once per member when it is in the room.
-fn read_members(members: Vec<(TcpStream, Vec<u8>)>, epoll: Poll, epoch: Instant, out: mpsc::Sender<Arrival>) {
+fn read_members(
+    members: Vec<(TcpStream, Vec<u8>)>,
+    epoll: Poll,
+    epoch: Instant,
+    out: mpsc::Sender<Arrival>,
+    lines: bool,
+) {
+    let take: fn(&mut Vec<u8>, Instant, &mpsc::Sender<Arrival>) =
+        if lines { take_lines } else { take_frames };
     let mut epoll = epoll;
     let (sockets, mut buffers): (Vec<_>, Vec<_>) = members.into_iter().unzip();
     let mut sockets: Vec<mio::net::TcpStream> = sockets
@@ -42,7 +54,7 @@ fn read_members(members: Vec<(TcpStream, Vec<u8>)>, epoll: Poll, epoch: Instant,
         epoll.registry().register(socket, Token(i), Interest::READABLE).unwrap();
     }
     // Frames that came in with the handshake's answer.
-    buffers.iter_mut().for_each(|buffer| take_frames(buffer, epoch, &out));
+    buffers.iter_mut().for_each(|buffer| take(buffer, epoch, &out));
     let mut events = Events::with_capacity(1024);
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -59,7 +71,7 @@ fn read_members(members: Vec<(TcpStream, Vec<u8>)>, epoll: Poll, epoch: Instant,
                     Err(_) => break,
                 }
             }
-            take_frames(&mut buffers[i], epoch, &out);
+            take(&mut buffers[i], epoch, &out);
         }
     }
 }
@@ -72,6 +84,52 @@ const WARM_UP: usize = usize::MAX;
 /// `Some((message number, arrival µs))` for a publisher line, `None` when a member is in the room.
 type Arrival = Option<(usize, u64)>;
 
+/// Takes whole lines off the front of `buffer` (TCP members).
+fn take_lines(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>) {
+    let Some(end) = buffer.iter().rposition(|&b| b == b'\n') else { return };
+    let now = epoch.elapsed().as_micros() as u64;
+    for line in String::from_utf8_lossy(&buffer[..end]).lines() {
+        arrived(line, now, out);
+    }
+    buffer.drain(..=end);
+}
+
+/// What one line of the chat tells the benchmark.
+fn arrived(line: &str, now: u64, out: &mpsc::Sender<Arrival>) {
+    if line == "publisher: warm-up" {
+        let _ = out.send(Some((WARM_UP, now)));
+    } else if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok()) {
+        let _ = out.send(Some((seq, now)));
+    } else if line.starts_with("* you are now ") {
+        let _ = out.send(None); // in the room: the hub has it
+    }
+}
+
+/// Starts `server one-thread-chat` (the release build next to this benchmark) for `members`;
+/// returns it and its address.
+fn one_thread_chat(members: usize) -> (std::process::Child, std::net::SocketAddr) {
+    let exe = std::env::current_exe().expect("this benchmark's path");
+    let binary = exe.parent().and_then(|deps| deps.parent()).expect("target/release").join("server");
+    let mut child = std::process::Command::new(&binary)
+        .args(["one-thread-chat", "--addr", "127.0.0.1:0", "--max-members", &(members + 10).to_string()])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{}: {e} (run `cargo build --release -p server` first)", binary.display())
+        });
+    let mut log = std::io::BufReader::new(child.stderr.take().expect("its log"));
+    let mut line = String::new();
+    while !line.contains("listening on ") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut log, &mut line).unwrap() > 0, "the server did not start");
+    }
+    let addr = line.split("listening on ").nth(1).and_then(|rest| rest.split(": ").next()).unwrap();
+    // Keep draining its log (a line per member) so that it never blocks on a full pipe.
+    thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    (child, addr.parse().unwrap())
+}
+
 /// Takes whole frames off the front of `buffer` (server frames are never masked).
 fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>) {
     loop {
@@ -80,13 +138,7 @@ fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>
         let used = buffer.len() - rest.len();
         let now = epoch.elapsed().as_micros() as u64;
         for line in String::from_utf8_lossy(&frame.payload).lines() {
-            if line == "publisher: warm-up" {
-                let _ = out.send(Some((WARM_UP, now)));
-            } else if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok()) {
-                let _ = out.send(Some((seq, now)));
-            } else if line.starts_with("* you are now ") {
-                let _ = out.send(None); // in the room: the hub has it
-            }
+            arrived(line, now, out);
         }
         buffer.drain(..used);
     }
@@ -95,6 +147,7 @@ fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
     let labs_flag = all.iter().position(|a| a == "--labs");
+    let one_thread = all.iter().any(|a| a == "--one-thread");
     let brokered = labs_flag.and_then(|at| all.get(at + 1)).and_then(|n| n.parse::<usize>().ok());
     let mut args = all
         .iter()
@@ -111,7 +164,7 @@ fn main() {
         );
         redis_server::RedisServer::start()
     });
-    let labs = brokered.unwrap_or(1).max(1);
+    let labs = if one_thread { 0 } else { brokered.unwrap_or(1).max(1) };
     let mut servers = Vec::new();
     let mut addrs = Vec::new();
     for _ in 0..labs {
@@ -136,12 +189,16 @@ fn main() {
         });
         servers.push((shutdown, server));
     }
-    let tcp_addr = addrs[0].0;
+    let child = one_thread.then(|| one_thread_chat(members));
+    let tcp_addr = child.as_ref().map_or_else(|| addrs[0].0, |(_, addr)| *addr);
 
     // Members: the handshake blocking, one after another; then all of them on the event loop.
     let started = Instant::now();
     let sockets: Vec<(TcpStream, Vec<u8>)> = (0..members)
         .map(|i| {
+            if one_thread {
+                return (TcpStream::connect(tcp_addr).unwrap(), Vec::new());
+            }
             let web_addr = addrs[i % labs].1;
             let mut stream = TcpStream::connect(web_addr).unwrap();
             let already = client::upgrade::upgrade(
@@ -157,7 +214,8 @@ fn main() {
         .collect();
     let epoch = Instant::now();
     let (arrivals, arrived) = mpsc::channel();
-    let reader = thread::spawn(move || read_members(sockets, Poll::new().unwrap(), epoch, arrivals));
+    let reader =
+        thread::spawn(move || read_members(sockets, Poll::new().unwrap(), epoch, arrivals, one_thread));
     let mut joined = 0;
     while joined < members {
         if arrived.recv_timeout(Duration::from_secs(30)).expect("members never joined").is_none() {
@@ -227,11 +285,12 @@ fn main() {
             .unwrap_or(f64::NAN)
     };
     let how = match brokered {
-        Some(n) => format!("on {n} lab(s) through one Redis"),
-        None => "on one lab, embedded hub".to_string(),
+        _ if one_thread => "TCP members on one-thread-chat".to_string(),
+        Some(n) => format!("WebSocket members on {n} lab(s) through one Redis"),
+        None => "WebSocket members on one lab, embedded hub".to_string(),
     };
     println!(
-        "chat fan-out: {members} WebSocket members {how}, {messages} messages 50 ms apart (connecting them took {:.1} s)",
+        "chat fan-out: {members} {how}, {messages} messages 50 ms apart (connecting them took {:.1} s)",
         connect_time.as_secs_f64()
     );
     println!("| messages that reached every member | last member's delay p50 | p95 | p99 | max |");
@@ -262,6 +321,10 @@ fn main() {
     for (shutdown, server) in servers {
         shutdown.trigger();
         let _ = server.join();
+    }
+    if let Some((mut child, _)) = child {
+        let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let _ = child.wait();
     }
     let _ = reader.join();
 }

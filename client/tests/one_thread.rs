@@ -151,3 +151,96 @@ fn ctrl_c_tells_every_client_and_stops_within_a_second_even_with_one_stalled() {
         }
     }
 }
+
+/// A connection whose handler takes 50 ms per turn: the first client of [`SlowFirst`].
+struct SlowEcho {
+    echo: server::evloop::echo::Echo<mio::net::TcpStream>,
+    slow: bool,
+}
+
+impl server::evloop::Conn for SlowEcho {
+    fn drive(&mut self, scratch: &mut [u8], now: Instant) -> server::evloop::Status {
+        if self.slow {
+            thread::sleep(HANDLER_TIME); // a database call, a big JSON, a hash: work, not waiting
+        }
+        self.echo.drive(scratch, now)
+    }
+    fn wants_write(&self) -> bool {
+        self.echo.wants_write()
+    }
+    fn wants_read(&self) -> bool {
+        self.echo.wants_read()
+    }
+    fn expire(&mut self, now: Instant, config: &Config) -> bool {
+        self.echo.expire(now, config)
+    }
+    fn stop(&mut self) {
+        self.echo.stop()
+    }
+}
+
+const HANDLER_TIME: Duration = Duration::from_millis(50);
+
+/// The echo on the mio loop, with a slow handler for the first client only.
+struct SlowFirst(usize);
+
+impl server::evloop::mio_loop::Protocol for SlowFirst {
+    type Conn = SlowEcho;
+    fn open(&mut self, stream: mio::net::TcpStream, peer: SocketAddr, now: Instant) -> SlowEcho {
+        self.0 += 1;
+        SlowEcho { echo: server::evloop::echo::Echo::new(stream, peer, now), slow: self.0 == 1 }
+    }
+    fn refuse(&mut self, _stream: mio::net::TcpStream, _max: usize) {}
+    fn socket(conn: &mut SlowEcho) -> Option<&mut mio::net::TcpStream> {
+        Some(conn.echo.stream_mut())
+    }
+}
+
+/// Round trips of one line on `client`; returns them sorted.
+fn round_trips(client: &mut Raw, count: usize) -> Vec<Duration> {
+    let mut times: Vec<Duration> = (0..count)
+        .map(|i| {
+            thread::sleep(Duration::from_millis(3)); // land anywhere in the slow one's turns
+            let start = Instant::now();
+            client.send(&format!("quick {i}\n"));
+            assert_eq!(client.line(), format!("quick {i}"));
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times
+}
+
+#[test]
+fn a_handler_that_takes_50_ms_stalls_every_client_on_the_loop() {
+    let server = start(|l, s| server::evloop::mio_loop::serve(l, s, &Config::default(), SlowFirst(0)));
+    let slow = Raw::connect(server.addr);
+    let mut quick = Raw::connect(server.addr);
+    let alone = round_trips(&mut quick, 20);
+    // The slow client talks all the time; the quick one's lines now wait behind its handler.
+    let mut talking = slow.stream.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let talker = thread::spawn(move || {
+        for i in 0..2000 {
+            if stopping.load(std::sync::atomic::Ordering::Relaxed)
+                || talking.write_all(format!("slow {i}\n").as_bytes()).is_err()
+            {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1)); // always something to read: always a slow turn
+        }
+    });
+    thread::sleep(Duration::from_millis(20)); // the talker is under way
+    let beside = round_trips(&mut quick, 20);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    talker.join().unwrap();
+    let (p50, worst) = (beside[10], beside[19]);
+    eprintln!(
+        "quick client's round trip: alone p50 {:?}; beside a 50 ms handler p50 {p50:?}, worst {worst:?}",
+        alone[10]
+    );
+    assert!(worst >= HANDLER_TIME * 8 / 10, "nobody waited for the slow handler: worst {worst:?}");
+    assert!(p50 >= HANDLER_TIME / 5, "the slow handler did not hold up the quick client: p50 {p50:?}");
+    drop(slow.stream.shutdown(std::net::Shutdown::Both));
+}

@@ -17,6 +17,7 @@
 mod chat;
 mod echo;
 mod http;
+mod one_thread;
 mod threaded_echo;
 mod ws;
 
@@ -79,7 +80,7 @@ struct Grader {
 }
 
 /// The lessons `check` knows, in the order of the book.
-pub const LESSONS: &[&str] = &["echo", "threaded-echo", "chat", "http", "ws"];
+pub const LESSONS: &[&str] = &["echo", "threaded-echo", "chat", "http", "ws", "one-thread-echo"];
 
 fn grader(lesson: &str) -> Option<Grader> {
     let (checks, default_addr, reference) = match lesson {
@@ -89,6 +90,7 @@ fn grader(lesson: &str) -> Option<Grader> {
         "http" => (http::checks(), crate::defaults::HTTP, "cargo server http"),
         // The WebSocket exercise is chapter 7's: its reference is the hand-made handshake server.
         "ws" => (ws::checks(), crate::defaults::TCP, "cargo server handshake"),
+        "one-thread-echo" => (one_thread::checks(), crate::defaults::TCP, "cargo server one-thread-echo"),
         _ => return None,
     };
     Some(Grader { checks, default_addr, reference })

@@ -53,12 +53,13 @@ pub struct Echo<S> {
     /// No more reading: the client closed its side, or the server is closing this connection.
     /// What is pending still goes out, then the socket closes.
     closing: bool,
-    echoed: u64,
+    /// Bytes written to the client: its echoes, and any notice.
+    sent: u64,
 }
 
 impl<S: Socket> Echo<S> {
     pub fn new(stream: S, peer: SocketAddr, now: Instant) -> Self {
-        Echo { stream, peer, pending: Vec::new(), last_heard: now, closing: false, echoed: 0 }
+        Echo { stream, peer, pending: Vec::new(), last_heard: now, closing: false, sent: 0 }
     }
 
     pub fn stream(&self) -> &S {
@@ -77,7 +78,7 @@ impl<S: Socket> Echo<S> {
                 // A partial write: the rest stays for the next writable event.
                 Io::Done(n) => {
                     self.pending.drain(..n);
-                    self.echoed += n as u64;
+                    self.sent += n as u64;
                 }
                 Io::Blocked => return true,
                 Io::End(why) => {
@@ -91,7 +92,7 @@ impl<S: Socket> Echo<S> {
 
     /// The connection is finished once it is closing and nothing is left to send.
     fn finish(&mut self) -> Status {
-        info!("{} closed after {} bytes echoed", self.peer, self.echoed);
+        info!("{} closed after {} bytes sent", self.peer, self.sent);
         self.stream.shut(Shutdown::Write);
         Status::Closed
     }
@@ -120,7 +121,7 @@ impl<S: Socket> Conn for Echo<S> {
                 Io::Blocked => return Status::Open,
                 Io::End(None) => self.closing = true,
                 Io::End(Some(why)) => {
-                    info!("{}: {why} after {} bytes echoed", self.peer, self.echoed);
+                    info!("{}: {why} after {} bytes sent", self.peer, self.sent);
                     return Status::Closed;
                 }
             }
