@@ -24,7 +24,7 @@ use mio::net::TcpStream;
 
 use super::{io_result, Config, Conn, Io, Status, READS_PER_TURN};
 use crate::hub::{AfterCommand, Delivery, Hub, Inbox, LeaveReason, MemberId, Outbox};
-use crate::lessons::chat::{is_http_request, web_side};
+use crate::lessons::chat::{is_http_request, web_side_at};
 
 /// Bytes of chat lines waiting for the socket, at most, before the outbox is left to fill (and
 /// the hub to judge the reader): a few hundred lines.
@@ -126,7 +126,8 @@ impl ChatConn {
         let Some(member) = self.member else { return false };
         if std::mem::take(&mut self.first_line) && is_http_request(&line) {
             info!("{} sent an HTTP request to the chat port: pointing it to the web side", self.peer);
-            let _ = self.outbox.try_send(Delivery::Error(web_side(self.lines.get_ref().local_addr().ok())));
+            let _ =
+                self.outbox.try_send(Delivery::Error(web_side_at(self.lines.get_ref().local_addr().ok())));
             self.leave(LeaveReason::NotAChatClient);
             return false;
         }

@@ -112,7 +112,7 @@ fn read_loop(
     outbox: &Outbox,
     shutdown: &Shutdown,
 ) -> LeaveReason {
-    let web_side = web_side(stream.local_addr().ok());
+    let web_side = web_side(&stream);
     let mut lines = LineReader::new(stream, MAX_LINE_BYTES);
     let mut first = true;
     loop {
@@ -194,7 +194,12 @@ pub(crate) fn is_http_request(line: &str) -> bool {
 }
 
 /// The one line an HTTP client at the chat's port gets before it is closed.
-pub(crate) fn web_side(local: Option<SocketAddr>) -> String {
+fn web_side(stream: &TcpStream) -> String {
+    web_side_at(stream.local_addr().ok())
+}
+
+/// [`web_side`], for a socket that is not std's (chapter 14's loop).
+pub(crate) fn web_side_at(local: Option<SocketAddr>) -> String {
     let host = local.map_or("127.0.0.1".to_string(), |addr| addr.ip().to_string());
     format!(
         "this is the TCP chat, which speaks lines of text, not HTTP; browsers and WebSocket clients \
