@@ -49,6 +49,10 @@ pub struct ChatConn {
     first_line: bool,
     /// No more reading: the member left (or never joined). What is queued still goes out.
     closing: bool,
+    /// When the socket last took bytes, or had nothing waiting for it (for the write timeout).
+    last_progress: Instant,
+    /// The write timeout passed: close without another word.
+    dead: bool,
 }
 
 impl ChatConn {
@@ -78,6 +82,8 @@ impl ChatConn {
             held: None,
             first_line: true,
             closing,
+            last_progress: Instant::now(),
+            dead: false,
         }
     }
 
@@ -108,9 +114,15 @@ impl ChatConn {
 
     /// Writes until the buffer is empty or the socket is full; `false` if the connection broke.
     fn flush(&mut self) -> bool {
+        if self.out.is_empty() {
+            self.last_progress = Instant::now();
+        }
         while !self.out.is_empty() {
             match io_result(std::io::Write::write(self.lines.get_mut(), &self.out)) {
-                Io::Done(n) => drop(self.out.drain(..n)),
+                Io::Done(n) => {
+                    self.out.drain(..n);
+                    self.last_progress = Instant::now();
+                }
                 Io::Blocked => return true,
                 Io::End(why) => {
                     info!("{}: {} while writing: dropping it", self.peer, why.as_deref().unwrap_or("closed"));
@@ -145,8 +157,8 @@ impl ChatConn {
 
 impl Conn for ChatConn {
     fn drive(&mut self, _scratch: &mut [u8], _now: Instant) -> Status {
-        if self.kicked.load(Ordering::SeqCst) {
-            // The hub dropped it (too slow, or gone): nothing more is owed to it.
+        if self.dead || self.kicked.load(Ordering::SeqCst) {
+            // The hub dropped it (too slow, or gone), or it stopped reading: nothing more is owed.
             return Status::Closed;
         }
         for _ in 0..READS_PER_TURN {
@@ -199,9 +211,17 @@ impl Conn for ChatConn {
         !self.closing && self.held.is_none()
     }
 
-    fn expire(&mut self, _now: Instant, _config: &Config) -> bool {
-        // Quiet members stay (lesson 4 has no idle cut either); a stalled reader is the hub's
-        // call, made when someone speaks. A held line is retried here too.
+    fn expire(&mut self, now: Instant, config: &Config) -> bool {
+        // Quiet members stay (lesson 4 has no idle cut either). One whose socket took nothing
+        // of what waits for it within the write timeout has stopped reading: dropped, as the
+        // threaded chat's blocked `write` times out. (While others speak, the hub usually
+        // notices first: its stall window is shorter.) A held line is retried here too.
+        if !self.out.is_empty() && now.saturating_duration_since(self.last_progress) >= config.write_timeout {
+            info!("{}: took nothing for {} s: dropping it", self.peer, config.write_timeout.as_secs());
+            self.leave(LeaveReason::Lost);
+            self.dead = true;
+            return true;
+        }
         self.held.is_some()
     }
 

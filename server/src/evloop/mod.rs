@@ -53,6 +53,9 @@ pub struct Config {
     pub head: Duration,
     /// After Ctrl-C, how long the goodbyes may take to leave before every socket is closed.
     pub grace: Duration,
+    /// A chat member whose socket took none of the bytes waiting for it for this long has
+    /// stopped reading: it is dropped (the threaded chat's write timeout, `conn::WRITE_TIMEOUT`).
+    pub write_timeout: Duration,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             idle: crate::lessons::echo::IDLE_TIMEOUT,
             head: crate::http::REQUEST_DEADLINE,
             grace: common::shutdown::GRACE,
+            write_timeout: crate::conn::WRITE_TIMEOUT,
         }
     }
 }
