@@ -12,18 +12,18 @@
 //! answer is no, keeps the sender's line and reads no more from it: TCP slows the sender down.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use common::line::{LineError, LineReader, INVALID_UTF8};
-use common::protocol::{Command, MAX_LINE_BYTES};
+use common::protocol::MAX_LINE_BYTES;
 use common::trace::Traced;
-use log::{debug, info};
+use log::info;
 use mio::net::TcpStream;
 
+use super::member::Member;
 use super::{io_result, Config, Conn, Io, Status, READS_PER_TURN};
-use crate::hub::{AfterCommand, Delivery, Hub, Inbox, LeaveReason, MemberId, Outbox};
+use crate::hub::{Hub, LeaveReason};
 use crate::lessons::chat::{is_http_request, web_side_at};
 
 /// Bytes of chat lines waiting for the socket, at most, before the outbox is left to fill (and
@@ -34,18 +34,9 @@ pub const MAX_WRITE_BUFFER: usize = 64 * 1024;
 pub struct ChatConn {
     lines: LineReader<Traced<TcpStream>>,
     peer: SocketAddr,
-    hub: Arc<Hub>,
-    /// `None` when the hub refused it (full): it gets the refusal, then is closed.
-    member: Option<MemberId>,
-    outbox: Outbox,
-    inbox: Inbox,
-    /// Set by the hub's kick (it dropped this member): close at once, as `shutdown(Both)` does
-    /// to a threaded connection.
-    kicked: Arc<AtomicBool>,
+    member: Member,
     /// Lines for the socket, not yet written.
     out: Vec<u8>,
-    /// A line read but held back by flood control.
-    held: Option<String>,
     first_line: bool,
     /// No more reading: the member left (or never joined). What is queued still goes out.
     closing: bool,
@@ -57,31 +48,14 @@ pub struct ChatConn {
 
 impl ChatConn {
     pub fn new(stream: Traced<TcpStream>, peer: SocketAddr, hub: Arc<Hub>) -> ChatConn {
-        let (outbox, inbox) = hub.outbox();
-        let kicked = Arc::new(AtomicBool::new(false));
-        let flag = kicked.clone();
-        let member = match hub.join(outbox.clone(), Box::new(move || flag.store(true, Ordering::SeqCst))) {
-            Ok(member) => Some(member),
-            Err(refusal) => {
-                info!("refusing {peer}: {refusal}");
-                let _ = outbox.try_send(Delivery::Error(refusal));
-                None
-            }
-        };
-        let closing = member.is_none();
-        let lines = LineReader::new(stream, MAX_LINE_BYTES);
+        let member = Member::join(hub, peer);
         ChatConn {
-            lines,
+            lines: LineReader::new(stream, MAX_LINE_BYTES),
             peer,
-            hub,
+            closing: !member.is_in(),
             member,
-            outbox,
-            inbox,
-            kicked,
             out: Vec::new(),
-            held: None,
             first_line: true,
-            closing,
             last_progress: Instant::now(),
             dead: false,
         }
@@ -94,19 +68,13 @@ impl ChatConn {
     /// Leaves the hub (once) and stops reading.
     fn leave(&mut self, reason: LeaveReason) {
         self.closing = true;
-        if let Some(member) = self.member.take() {
-            self.hub.leave(member, reason);
-            if reason == LeaveReason::Shutdown {
-                let _ = self.outbox.send_last(Delivery::Goodbye);
-            }
-            debug!("{} went away ({reason:?})", self.peer);
-        }
+        self.member.leave(reason);
     }
 
     /// Moves what the hub queued into the write buffer, while it has room.
     fn collect(&mut self) {
         while self.out.len() < MAX_WRITE_BUFFER {
-            let Ok(delivery) = self.inbox.try_recv() else { break };
+            let Some(delivery) = self.member.next() else { break };
             self.out.extend_from_slice(delivery.line().as_bytes());
             self.out.push(b'\n');
         }
@@ -133,22 +101,16 @@ impl ChatConn {
         true
     }
 
-    /// Carries out one line; false when the member is done.
+    /// Carries out one line (or holds it back, flood control); false when the member is done.
     fn line(&mut self, line: String) -> bool {
-        let Some(member) = self.member else { return false };
         if std::mem::take(&mut self.first_line) && is_http_request(&line) {
             info!("{} sent an HTTP request to the chat port: pointing it to the web side", self.peer);
-            let _ =
-                self.outbox.try_send(Delivery::Error(web_side_at(self.lines.get_ref().local_addr().ok())));
+            self.member.tell(web_side_at(self.lines.get_ref().local_addr().ok()));
             self.leave(LeaveReason::NotAChatClient);
             return false;
         }
-        if !self.hub.may_speak(member) {
-            self.held = Some(line);
-            return true;
-        }
-        if self.hub.handle(member, Command::parse(&line)) == AfterCommand::Quit {
-            self.leave(LeaveReason::Quit);
+        if !self.member.say(line) {
+            self.closing = true;
             return false;
         }
         true
@@ -157,7 +119,7 @@ impl ChatConn {
 
 impl Conn for ChatConn {
     fn drive(&mut self, _scratch: &mut [u8], _now: Instant) -> Status {
-        if self.dead || self.kicked.load(Ordering::SeqCst) {
+        if self.dead || self.member.kicked() {
             // The hub dropped it (too slow, or gone), or it stopped reading: nothing more is owed.
             return Status::Closed;
         }
@@ -169,14 +131,15 @@ impl Conn for ChatConn {
             }
             if self.closing {
                 self.collect();
-                let done = self.out.is_empty() && self.inbox.is_empty();
+                let done = self.out.is_empty() && !self.member.mail_waits();
                 return if done { Status::Closed } else { Status::Open };
             }
-            if let Some(line) = self.held.take() {
-                if !self.line(line) {
+            if self.member.is_held() {
+                if !self.member.carry_on() {
+                    self.closing = true;
                     continue; // it left: flush and close
                 }
-                if self.held.is_some() {
+                if self.member.is_held() {
                     return Status::Open; // still held: the loop asks again soon
                 }
             }
@@ -198,7 +161,7 @@ impl Conn for ChatConn {
                     return Status::Closed;
                 }
             };
-            let _ = self.outbox.try_send(Delivery::Error(refusal));
+            self.member.tell(refusal);
         }
         Status::Busy
     }
@@ -208,7 +171,7 @@ impl Conn for ChatConn {
     }
 
     fn wants_read(&self) -> bool {
-        !self.closing && self.held.is_none()
+        !self.closing && !self.member.is_held()
     }
 
     fn expire(&mut self, now: Instant, config: &Config) -> bool {
@@ -222,7 +185,7 @@ impl Conn for ChatConn {
             self.dead = true;
             return true;
         }
-        self.held.is_some()
+        self.member.is_held()
     }
 
     fn stop(&mut self) {
@@ -230,6 +193,6 @@ impl Conn for ChatConn {
     }
 
     fn has_mail(&self) -> bool {
-        self.held.is_some() || self.kicked.load(Ordering::Relaxed) || !self.inbox.is_empty()
+        self.member.has_mail()
     }
 }

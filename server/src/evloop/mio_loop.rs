@@ -35,16 +35,23 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use super::{accepted, Accepted, Config, Conn, Status, HOLD_RETRY, SCRATCH, TICK};
 
-const LISTENER: Token = Token(0);
-const WAKER: Token = Token(1);
+const WAKER: Token = Token(0);
+/// Listeners' tokens are 1 to this (a lab listens on two ports).
+const MAX_LISTENERS: usize = 4;
 /// Client tokens start here: a client's token is its slot in the table plus this.
-const FIRST_CLIENT: usize = 2;
+const FIRST_CLIENT: usize = 1 + MAX_LISTENERS;
 
 /// What the loop needs from one protocol: how to make a connection of an accepted socket, how
 /// to turn away one over the cap, and where each connection's socket is (to register it).
 pub trait Protocol {
     type Conn: Conn;
     fn open(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) -> Self::Conn;
+    /// [`Protocol::open`] for a client of the `side`-th listener of [`serve_many`] (the same,
+    /// unless a protocol listens on several ports).
+    fn open_on(&mut self, side: usize, stream: TcpStream, peer: SocketAddr, now: Instant) -> Self::Conn {
+        let _ = side;
+        self.open(stream, peer, now)
+    }
     /// Best effort on a fresh socket (its send buffer is empty, so a short write does not block).
     fn refuse(&mut self, stream: TcpStream, max_connections: usize);
     fn socket(conn: &mut Self::Conn) -> Option<&mut TcpStream>;
@@ -127,14 +134,31 @@ pub fn serve<P: Protocol>(
     listener: std::net::TcpListener,
     shutdown: &Shutdown,
     config: &Config,
+    protocol: P,
+) -> io::Result<()> {
+    serve_many(vec![listener], shutdown, config, protocol)
+}
+
+/// [`serve`] for several listeners (at most [`MAX_LISTENERS`]) on the same thread.
+pub fn serve_many<P: Protocol>(
+    listeners: Vec<std::net::TcpListener>,
+    shutdown: &Shutdown,
+    config: &Config,
     mut protocol: P,
 ) -> io::Result<()> {
-    // std's listener, switched to non-blocking, handed to mio (which needs its own type to
-    // register it on every OS, Windows included).
-    listener.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(listener);
+    if listeners.len() > MAX_LISTENERS {
+        return Err(io::Error::other(format!("one loop serves at most {MAX_LISTENERS} listeners")));
+    }
     let mut poll = Poll::new()?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut sides = Vec::new();
+    for (side, listener) in listeners.into_iter().enumerate() {
+        // std's listener, switched to non-blocking, handed to mio (which needs its own type to
+        // register it on every OS, Windows included).
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry().register(&mut listener, Token(1 + side), Interest::READABLE)?;
+        sides.push(listener);
+    }
     // Ctrl-C's handler runs on another thread: it sets the flag, then wakes this `poll`.
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     shutdown.on_trigger(move || {
@@ -169,15 +193,18 @@ pub fn serve<P: Protocol>(
         let now = Instant::now();
         ready.clear();
         ready.append(&mut busy);
-        let mut accept_now = std::mem::take(&mut retry_accept);
+        let mut accept_now = vec![std::mem::take(&mut retry_accept); sides.len()];
         for event in events.iter() {
             match event.token() {
-                LISTENER => accept_now = true,
                 WAKER => {} // the flag is read below
+                Token(token) if token < FIRST_CLIENT => accept_now[token - 1] = true,
                 Token(token) => ready.push(token - FIRST_CLIENT),
             }
         }
-        if accept_now && stop_by.is_none() {
+        for (side, listener) in sides.iter().enumerate().filter(|(side, _)| accept_now[*side]) {
+            if stop_by.is_some() {
+                break;
+            }
             // Drain the queue: the listener is reported once for all the clients waiting in it.
             loop {
                 match accepted(listener.accept()) {
@@ -197,7 +224,7 @@ pub fn serve<P: Protocol>(
                             continue;
                         }
                         // Bytes may have come with the connection; the registration reports them.
-                        let inserted = table.insert(protocol.open(stream, peer, now));
+                        let inserted = table.insert(protocol.open_on(side, stream, peer, now));
                         debug_assert_eq!(inserted, slot);
                         info!("accepted {peer}: {} connection(s) on this thread", table.open);
                         ready.push(slot);
@@ -213,7 +240,9 @@ pub fn serve<P: Protocol>(
         }
         if shutdown.is_triggered() && stop_by.is_none() {
             info!("stopping: no more clients accepted; telling {} connection(s) goodbye", table.open);
-            let _ = poll.registry().deregister(&mut listener);
+            for listener in &mut sides {
+                let _ = poll.registry().deregister(listener);
+            }
             stop_by = Some(now + config.grace);
             for entry in table.slots.iter_mut().flatten() {
                 entry.conn.stop();

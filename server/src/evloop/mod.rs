@@ -16,6 +16,7 @@
 
 pub mod chat;
 pub mod echo;
+pub mod member;
 pub mod mio_loop;
 pub mod ws;
 
