@@ -112,8 +112,14 @@ fn an_oversized_frame_is_refused_with_1009() {
     let mut head = vec![0x82, 0x80 | 127];
     head.extend_from_slice(&(17u64 << 20).to_be_bytes());
     head.extend_from_slice(&[1, 2, 3, 4]);
-    ws.get_mut().write_all(&head).unwrap();
+    // And more of its payload than the read buffer holds: tungstenite must never be read on
+    // after the refusal (it would wait for the payload it did not make room for).
+    head.extend_from_slice(&[b'x'; 3 * server::evloop::ws::READ_BUFFER]);
+    let _ = ws.get_mut().write_all(&head);
     assert_eq!(close_code(&mut ws), 1009);
+    let mut next = client(server.addr);
+    next.send(Message::text("still here")).unwrap();
+    assert_eq!(next.read().unwrap(), Message::text("still here"));
 }
 
 #[test]

@@ -136,10 +136,7 @@ fn ws_split(
 
 #[test]
 fn a_websocket_paste_reaches_every_reader_once_and_in_order() {
-    if env!("CARGO_CRATE_NAME") == "one_thread_chat" {
-        return; // the WebSocket chat is not on the one-thread loop (yet): tests/paste.rs runs it
-    }
-    let (server, tcp) = support::lab(Limits::default(), Default::default());
+    let (server, tcp) = support::chat_lab(Limits::default(), Default::default());
     let mut readers: Vec<Raw> = ["r1", "r2"].iter().map(|nick| member(tcp, nick)).collect();
     let (mut writing, mut reading) = ws_split(server.addr, "paster");
     for reader in &mut readers {

@@ -185,6 +185,20 @@ enum Lesson {
         #[command(flatten)]
         members: Members,
     },
+    /// 14. The lab on one thread: the TCP chat, the page and /ws on two ports, one hub
+    OneThreadLab {
+        /// The TCP chat's address (nc, `cargo client chat`)
+        #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
+        tcp: String,
+        /// The web side's address: the browser page and the WebSocket chat (/ws)
+        #[arg(long, value_name = "HOST:PORT", default_value = HTTP_ADDR)]
+        http: String,
+        #[command(flatten)]
+        members: Members,
+        /// Also let pages from this origin join over WebSocket; repeatable
+        #[arg(long, value_name = "ORIGIN")]
+        allow_origin: Vec<String>,
+    },
     /// 14. WebSocket echo on one thread: tungstenite over non-blocking sockets, on mio (port 9001)
     OneThreadWsEcho {
         #[command(flatten)]
@@ -277,6 +291,19 @@ fn run(lesson: Lesson) -> Result<(), String> {
             let config =
                 server::evloop::Config { max_connections: 2 * members.max_members, ..Default::default() };
             lessons::one_thread_chat::run(bind(&listen.addr)?, &shutdown, members.hub(), &config)
+        }
+        Lesson::OneThreadLab { tcp, http, members, allow_origin } => {
+            let config =
+                server::evloop::Config { max_connections: 2 * members.max_members, ..Default::default() };
+            let origins = lessons::ws_chat::Origins { extra: allow_origin };
+            lessons::one_thread_lab::run(
+                bind(&tcp)?,
+                bind(&http)?,
+                &shutdown,
+                members.hub(),
+                &config,
+                origins,
+            )
         }
         Lesson::OneThreadWsEcho { listen, limits } => {
             lessons::one_thread_echo::run_ws(bind(&listen.addr)?, &shutdown, &limits.config())

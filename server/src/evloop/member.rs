@@ -22,6 +22,7 @@ pub struct Member {
     kicked: Arc<AtomicBool>,
     /// Lines read but held back by flood control, oldest first.
     held: VecDeque<String>,
+    joined: bool,
 }
 
 impl Member {
@@ -38,12 +39,17 @@ impl Member {
                 None
             }
         };
-        Member { hub, peer, id, outbox, inbox, kicked, held: VecDeque::new() }
+        Member { hub, peer, joined: id.is_some(), id, outbox, inbox, kicked, held: VecDeque::new() }
     }
 
     /// Still in the chat (joined, and neither left nor dropped).
     pub fn is_in(&self) -> bool {
         self.id.is_some() && !self.kicked()
+    }
+
+    /// Was let in at all (the chat was not full), whether or not it has left since.
+    pub fn joined(&self) -> bool {
+        self.joined
     }
 
     pub fn kicked(&self) -> bool {

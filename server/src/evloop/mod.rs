@@ -18,6 +18,7 @@ pub mod chat;
 pub mod echo;
 pub mod member;
 pub mod mio_loop;
+pub mod web;
 pub mod ws;
 
 use std::io;

@@ -95,6 +95,8 @@ pub struct WsEcho {
     blocked: bool,
     /// When we sent our Close frame (after a broken rule, or Ctrl-C).
     closing_since: Option<Instant>,
+    /// The client broke a rule: nothing it sends is parsed any more.
+    failed: bool,
     echoed: u64,
 }
 
@@ -109,6 +111,7 @@ impl WsEcho {
             max_message,
             blocked: false,
             closing_since: None,
+            failed: false,
             echoed: 0,
         }
     }
@@ -156,8 +159,15 @@ impl WsEcho {
 
     /// Reads and echoes until a read would block (or the socket is full), then flushes once:
     /// ten messages that came in one read leave in one write.
-    fn echo(&mut self, now: Instant) -> Status {
+    fn echo(&mut self, scratch: &mut [u8], now: Instant) -> Status {
         let State::Open(ws) = &mut self.state else { return Status::Closed };
+        if self.failed {
+            match flush(ws) {
+                Ok(true) => return Status::Open,
+                Ok(false) => return drain_after_failure(ws.get_mut(), scratch),
+                Err(_) => return Status::Closed,
+            }
+        }
         if self.blocked {
             match flush(ws) {
                 Ok(blocked) => self.blocked = blocked,
@@ -211,6 +221,7 @@ impl WsEcho {
         match verdict(error) {
             EndReason::Failed(code, why) if self.closing_since.is_none() => {
                 info!("{peer}: closing with {}: {why}, after {echoed} message(s)", u16::from(code));
+                self.failed = true;
                 self.close(close_frame(code, &why), now)
             }
             EndReason::Failed(..) => Status::Closed,
@@ -236,6 +247,21 @@ impl WsEcho {
     }
 }
 
+/// After a broken rule (our Close frame sent), what the client still sends is read and dropped,
+/// never parsed again: tungstenite's state after a framing error is not to be read on (a frame
+/// over the size limit leaves it waiting for a payload it will not take). Closing with unread
+/// bytes would send a reset that can destroy our Close frame in flight. `Status::Closed` at the
+/// client's end of stream; the loop's [`LINGER`] ends the wait otherwise.
+pub fn drain_after_failure(stream: &mut impl Read, scratch: &mut [u8]) -> Status {
+    loop {
+        match super::io_result(stream.read(scratch)) {
+            super::Io::Done(_) => {}
+            super::Io::Blocked => return Status::Open,
+            super::Io::End(_) => return Status::Closed,
+        }
+    }
+}
+
 /// Writes out what tungstenite holds; `Ok(true)` when the socket is full and bytes still wait.
 fn flush(ws: &mut WebSocket<Stream>) -> Result<bool, Error> {
     match ws.flush() {
@@ -246,14 +272,14 @@ fn flush(ws: &mut WebSocket<Stream>) -> Result<bool, Error> {
 }
 
 impl Conn for WsEcho {
-    fn drive(&mut self, _scratch: &mut [u8], now: Instant) -> Status {
+    fn drive(&mut self, scratch: &mut [u8], now: Instant) -> Status {
         // tungstenite reads into its own buffer (one per connection: it keeps partial frames).
         match self.state {
             State::New(_) | State::Handshake(_) => match self.handshake() {
-                Status::Busy => self.echo(now),
+                Status::Busy => self.echo(scratch, now),
                 status => status,
             },
-            State::Open(_) => self.echo(now),
+            State::Open(_) => self.echo(scratch, now),
             State::Done => Status::Closed,
         }
     }

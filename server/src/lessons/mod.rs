@@ -8,6 +8,7 @@ pub mod lab;
 pub mod lifecycle;
 pub mod one_thread_chat;
 pub mod one_thread_echo;
+pub mod one_thread_lab;
 pub mod one_thread_poll;
 pub mod threaded_echo;
 pub mod ws_chat;
