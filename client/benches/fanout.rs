@@ -1,10 +1,11 @@
 //! Chat fan-out: one message to 1,000 WebSocket members, and how long until the last one has it.
 //!
-//!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES] [--labs N | --one-thread]
+//!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES] [--labs N | --one-thread[-ws]]
 //!
-//! With `--one-thread`, the members are TCP members of chapter 14's `server one-thread-chat`,
-//! run as its own process (build it first: `cargo build --release -p server`), so that 10,000
-//! members fit in each process's open-file limit; without it, WebSocket members of the lab.
+//! With `--one-thread`, the members are TCP members of chapter 14's `server one-thread-chat`;
+//! with `--one-thread-ws`, WebSocket members of its `server one-thread-lab`. Either runs as its
+//! own process (build it first: `cargo build --release -p server`), so that 10,000 members fit
+//! in each process's open-file limit. Without them, WebSocket members of the lab, in-process.
 //!
 //! With `--labs N`, N labs share the room through one Redis (`server lab --broker`, chapter 13),
 //! a `redis-server` this benchmark starts on a free port: the members are spread evenly over the
@@ -19,7 +20,7 @@
 //! member to receive it is kept, and the table shows their percentiles.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -105,13 +106,19 @@ fn arrived(line: &str, now: u64, out: &mpsc::Sender<Arrival>) {
     }
 }
 
-/// Starts `server one-thread-chat` (the release build next to this benchmark) for `members`;
-/// returns it and its address.
-fn one_thread_chat(members: usize) -> (std::process::Child, std::net::SocketAddr) {
+/// Starts `server one-thread-chat`, or `one-thread-lab` with `web` (the release build next to
+/// this benchmark) for `members`; returns it, its TCP chat's address and its web address.
+fn one_thread_server(members: usize, web: bool) -> (std::process::Child, SocketAddr, Option<SocketAddr>) {
     let exe = std::env::current_exe().expect("this benchmark's path");
     let binary = exe.parent().and_then(|deps| deps.parent()).expect("target/release").join("server");
+    let max = (members + 10).to_string();
+    let args = if web {
+        vec!["one-thread-lab", "--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--max-members", &max]
+    } else {
+        vec!["one-thread-chat", "--addr", "127.0.0.1:0", "--max-members", &max]
+    };
     let mut child = std::process::Command::new(&binary)
-        .args(["one-thread-chat", "--addr", "127.0.0.1:0", "--max-members", &(members + 10).to_string()])
+        .args(args)
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -120,14 +127,21 @@ fn one_thread_chat(members: usize) -> (std::process::Child, std::net::SocketAddr
         });
     let mut log = std::io::BufReader::new(child.stderr.take().expect("its log"));
     let mut line = String::new();
-    while !line.contains("listening on ") {
+    while !line.contains("listening on ") && !line.contains("lab is open") {
         line.clear();
         assert!(std::io::BufRead::read_line(&mut log, &mut line).unwrap() > 0, "the server did not start");
     }
-    let addr = line.split("listening on ").nth(1).and_then(|rest| rest.split(": ").next()).unwrap();
+    // "... listening on TCP: join with ..." or "... open: http://WEB/ (page and /ws), TCP chat on TCP"
+    let after = |marker: &str, end: &str| -> Option<SocketAddr> {
+        line.split(marker).nth(1).and_then(|rest| rest.split(end).next()).and_then(|a| a.trim().parse().ok())
+    };
+    let (tcp, web_addr) = match web {
+        true => (after("TCP chat on ", "\n").unwrap(), after("http://", "/")),
+        false => (after("listening on ", ": ").unwrap(), None),
+    };
     // Keep draining its log (a line per member) so that it never blocks on a full pipe.
     thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-    (child, addr.parse().unwrap())
+    (child, tcp, web_addr)
 }
 
 /// Takes whole frames off the front of `buffer` (server frames are never masked).
@@ -147,7 +161,8 @@ fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
     let labs_flag = all.iter().position(|a| a == "--labs");
-    let one_thread = all.iter().any(|a| a == "--one-thread");
+    let one_thread_ws = all.iter().any(|a| a == "--one-thread-ws");
+    let one_thread = one_thread_ws || all.iter().any(|a| a == "--one-thread");
     let brokered = labs_flag.and_then(|at| all.get(at + 1)).and_then(|n| n.parse::<usize>().ok());
     let mut args = all
         .iter()
@@ -189,17 +204,18 @@ fn main() {
         });
         servers.push((shutdown, server));
     }
-    let child = one_thread.then(|| one_thread_chat(members));
-    let tcp_addr = child.as_ref().map_or_else(|| addrs[0].0, |(_, addr)| *addr);
+    let child = one_thread.then(|| one_thread_server(members, one_thread_ws));
+    let tcp_addr = child.as_ref().map_or_else(|| addrs[0].0, |(_, addr, _)| *addr);
+    let loop_web = child.as_ref().and_then(|(_, _, web)| *web);
 
     // Members: the handshake blocking, one after another; then all of them on the event loop.
     let started = Instant::now();
     let sockets: Vec<(TcpStream, Vec<u8>)> = (0..members)
         .map(|i| {
-            if one_thread {
+            if one_thread && !one_thread_ws {
                 return (TcpStream::connect(tcp_addr).unwrap(), Vec::new());
             }
-            let web_addr = addrs[i % labs].1;
+            let web_addr = loop_web.unwrap_or_else(|| addrs[i % labs].1);
             let mut stream = TcpStream::connect(web_addr).unwrap();
             let already = client::upgrade::upgrade(
                 &mut stream,
@@ -214,8 +230,9 @@ fn main() {
         .collect();
     let epoch = Instant::now();
     let (arrivals, arrived) = mpsc::channel();
-    let reader =
-        thread::spawn(move || read_members(sockets, Poll::new().unwrap(), epoch, arrivals, one_thread));
+    let reader = thread::spawn(move || {
+        read_members(sockets, Poll::new().unwrap(), epoch, arrivals, one_thread && !one_thread_ws)
+    });
     let mut joined = 0;
     while joined < members {
         if arrived.recv_timeout(Duration::from_secs(30)).expect("members never joined").is_none() {
@@ -285,6 +302,7 @@ fn main() {
             .unwrap_or(f64::NAN)
     };
     let how = match brokered {
+        _ if one_thread_ws => "WebSocket members on one-thread-lab".to_string(),
         _ if one_thread => "TCP members on one-thread-chat".to_string(),
         Some(n) => format!("WebSocket members on {n} lab(s) through one Redis"),
         None => "WebSocket members on one lab, embedded hub".to_string(),
@@ -322,7 +340,7 @@ fn main() {
         shutdown.trigger();
         let _ = server.join();
     }
-    if let Some((mut child, _)) = child {
+    if let Some((mut child, _, _)) = child {
         let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
         let _ = child.wait();
     }
