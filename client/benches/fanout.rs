@@ -1,6 +1,11 @@
 //! Chat fan-out: one message to 1,000 WebSocket members, and how long until the last one has it.
 //!
-//!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES] [--labs N]
+//!     cargo bench -p client --bench fanout [-- MEMBERS MESSAGES] [--labs N | --one-thread[-ws]]
+//!
+//! With `--one-thread`, the members are TCP members of chapter 14's `server one-thread-chat`;
+//! with `--one-thread-ws`, WebSocket members of its `server one-thread-lab`. Either runs as its
+//! own process (build it first: `cargo build --release -p server`), so that 10,000 members fit
+//! in each process's open-file limit. Without them, WebSocket members of the lab, in-process.
 //!
 //! With `--labs N`, N labs share the room through one Redis (`server lab --broker`, chapter 13),
 //! a `redis-server` this benchmark starts on a free port: the members are spread evenly over the
@@ -15,7 +20,7 @@
 //! member to receive it is kept, and the table shows their percentiles.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,7 +33,15 @@ use server::hub::{Hub, Limits};
 
 /// Reads every member's socket on one thread; sends (message number, arrival µs) for each
 /// publisher line, and `None` once per member when it is in the room.
-fn read_members(members: Vec<(TcpStream, Vec<u8>)>, epoll: Poll, epoch: Instant, out: mpsc::Sender<Arrival>) {
+fn read_members(
+    members: Vec<(TcpStream, Vec<u8>)>,
+    epoll: Poll,
+    epoch: Instant,
+    out: mpsc::Sender<Arrival>,
+    lines: bool,
+) {
+    let take: fn(&mut Vec<u8>, Instant, &mpsc::Sender<Arrival>) =
+        if lines { take_lines } else { take_frames };
     let mut epoll = epoll;
     let (sockets, mut buffers): (Vec<_>, Vec<_>) = members.into_iter().unzip();
     let mut sockets: Vec<mio::net::TcpStream> = sockets
@@ -42,7 +55,7 @@ fn read_members(members: Vec<(TcpStream, Vec<u8>)>, epoll: Poll, epoch: Instant,
         epoll.registry().register(socket, Token(i), Interest::READABLE).unwrap();
     }
     // Frames that came in with the handshake's answer.
-    buffers.iter_mut().for_each(|buffer| take_frames(buffer, epoch, &out));
+    buffers.iter_mut().for_each(|buffer| take(buffer, epoch, &out));
     let mut events = Events::with_capacity(1024);
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -59,7 +72,7 @@ fn read_members(members: Vec<(TcpStream, Vec<u8>)>, epoll: Poll, epoch: Instant,
                     Err(_) => break,
                 }
             }
-            take_frames(&mut buffers[i], epoch, &out);
+            take(&mut buffers[i], epoch, &out);
         }
     }
 }
@@ -72,6 +85,65 @@ const WARM_UP: usize = usize::MAX;
 /// `Some((message number, arrival µs))` for a publisher line, `None` when a member is in the room.
 type Arrival = Option<(usize, u64)>;
 
+/// Takes whole lines off the front of `buffer` (TCP members).
+fn take_lines(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>) {
+    let Some(end) = buffer.iter().rposition(|&b| b == b'\n') else { return };
+    let now = epoch.elapsed().as_micros() as u64;
+    for line in String::from_utf8_lossy(&buffer[..end]).lines() {
+        arrived(line, now, out);
+    }
+    buffer.drain(..=end);
+}
+
+/// What one line of the chat tells the benchmark.
+fn arrived(line: &str, now: u64, out: &mpsc::Sender<Arrival>) {
+    if line == "publisher: warm-up" {
+        let _ = out.send(Some((WARM_UP, now)));
+    } else if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok()) {
+        let _ = out.send(Some((seq, now)));
+    } else if line.starts_with("* you are now ") {
+        let _ = out.send(None); // in the room: the hub has it
+    }
+}
+
+/// Starts `server one-thread-chat`, or `one-thread-lab` with `web` (the release build next to
+/// this benchmark) for `members`; returns it, its TCP chat's address and its web address.
+fn one_thread_server(members: usize, web: bool) -> (std::process::Child, SocketAddr, Option<SocketAddr>) {
+    let exe = std::env::current_exe().expect("this benchmark's path");
+    let binary = exe.parent().and_then(|deps| deps.parent()).expect("target/release").join("server");
+    let max = (members + 10).to_string();
+    let args = if web {
+        vec!["one-thread-lab", "--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--max-members", &max]
+    } else {
+        vec!["one-thread-chat", "--addr", "127.0.0.1:0", "--max-members", &max]
+    };
+    let mut child = std::process::Command::new(&binary)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{}: {e} (run `cargo build --release -p server` first)", binary.display())
+        });
+    let mut log = std::io::BufReader::new(child.stderr.take().expect("its log"));
+    let mut line = String::new();
+    while !line.contains("listening on ") && !line.contains("lab is open") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut log, &mut line).unwrap() > 0, "the server did not start");
+    }
+    // "... listening on TCP: join with ..." or "... open: http://WEB/ (page and /ws), TCP chat on TCP"
+    let after = |marker: &str, end: &str| -> Option<SocketAddr> {
+        line.split(marker).nth(1).and_then(|rest| rest.split(end).next()).and_then(|a| a.trim().parse().ok())
+    };
+    let (tcp, web_addr) = match web {
+        true => (after("TCP chat on ", "\n").unwrap(), after("http://", "/")),
+        false => (after("listening on ", ": ").unwrap(), None),
+    };
+    // Keep draining its log (a line per member) so that it never blocks on a full pipe.
+    thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    (child, tcp, web_addr)
+}
+
 /// Takes whole frames off the front of `buffer` (server frames are never masked).
 fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>) {
     loop {
@@ -80,13 +152,7 @@ fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>
         let used = buffer.len() - rest.len();
         let now = epoch.elapsed().as_micros() as u64;
         for line in String::from_utf8_lossy(&frame.payload).lines() {
-            if line == "publisher: warm-up" {
-                let _ = out.send(Some((WARM_UP, now)));
-            } else if let Some(seq) = line.strip_prefix("publisher: m ").and_then(|s| s.parse().ok()) {
-                let _ = out.send(Some((seq, now)));
-            } else if line.starts_with("* you are now ") {
-                let _ = out.send(None); // in the room: the hub has it
-            }
+            arrived(line, now, out);
         }
         buffer.drain(..used);
     }
@@ -95,6 +161,8 @@ fn take_frames(buffer: &mut Vec<u8>, epoch: Instant, out: &mpsc::Sender<Arrival>
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
     let labs_flag = all.iter().position(|a| a == "--labs");
+    let one_thread_ws = all.iter().any(|a| a == "--one-thread-ws");
+    let one_thread = one_thread_ws || all.iter().any(|a| a == "--one-thread");
     let brokered = labs_flag.and_then(|at| all.get(at + 1)).and_then(|n| n.parse::<usize>().ok());
     let mut args = all
         .iter()
@@ -111,7 +179,7 @@ fn main() {
         );
         redis_server::RedisServer::start()
     });
-    let labs = brokered.unwrap_or(1).max(1);
+    let labs = if one_thread { 0 } else { brokered.unwrap_or(1).max(1) };
     let mut servers = Vec::new();
     let mut addrs = Vec::new();
     for _ in 0..labs {
@@ -136,13 +204,18 @@ fn main() {
         });
         servers.push((shutdown, server));
     }
-    let tcp_addr = addrs[0].0;
+    let child = one_thread.then(|| one_thread_server(members, one_thread_ws));
+    let tcp_addr = child.as_ref().map_or_else(|| addrs[0].0, |(_, addr, _)| *addr);
+    let loop_web = child.as_ref().and_then(|(_, _, web)| *web);
 
     // Members: the handshake blocking, one after another; then all of them on the event loop.
     let started = Instant::now();
     let sockets: Vec<(TcpStream, Vec<u8>)> = (0..members)
         .map(|i| {
-            let web_addr = addrs[i % labs].1;
+            if one_thread && !one_thread_ws {
+                return (TcpStream::connect(tcp_addr).unwrap(), Vec::new());
+            }
+            let web_addr = loop_web.unwrap_or_else(|| addrs[i % labs].1);
             let mut stream = TcpStream::connect(web_addr).unwrap();
             let already = client::upgrade::upgrade(
                 &mut stream,
@@ -157,7 +230,9 @@ fn main() {
         .collect();
     let epoch = Instant::now();
     let (arrivals, arrived) = mpsc::channel();
-    let reader = thread::spawn(move || read_members(sockets, Poll::new().unwrap(), epoch, arrivals));
+    let reader = thread::spawn(move || {
+        read_members(sockets, Poll::new().unwrap(), epoch, arrivals, one_thread && !one_thread_ws)
+    });
     let mut joined = 0;
     while joined < members {
         if arrived.recv_timeout(Duration::from_secs(30)).expect("members never joined").is_none() {
@@ -227,11 +302,13 @@ fn main() {
             .unwrap_or(f64::NAN)
     };
     let how = match brokered {
-        Some(n) => format!("on {n} lab(s) through one Redis"),
-        None => "on one lab, embedded hub".to_string(),
+        _ if one_thread_ws => "WebSocket members on one-thread-lab".to_string(),
+        _ if one_thread => "TCP members on one-thread-chat".to_string(),
+        Some(n) => format!("WebSocket members on {n} lab(s) through one Redis"),
+        None => "WebSocket members on one lab, embedded hub".to_string(),
     };
     println!(
-        "chat fan-out: {members} WebSocket members {how}, {messages} messages 50 ms apart (connecting them took {:.1} s)",
+        "chat fan-out: {members} {how}, {messages} messages 50 ms apart (connecting them took {:.1} s)",
         connect_time.as_secs_f64()
     );
     println!("| messages that reached every member | last member's delay p50 | p95 | p99 | max |");
@@ -262,6 +339,10 @@ fn main() {
     for (shutdown, server) in servers {
         shutdown.trigger();
         let _ = server.join();
+    }
+    if let Some((mut child, _, _)) = child {
+        let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let _ = child.wait();
     }
     let _ = reader.join();
 }

@@ -132,9 +132,9 @@ enum Lesson {
         #[arg(long)]
         room: Option<String>,
     },
-    /// Grade a server (yours, in any language): echo, threaded-echo, chat, http or ws
+    /// Grade a server (yours, in any language): echo, threaded-echo, chat, http, ws or one-thread-echo
     Check {
-        /// Which lesson's server to check: echo, threaded-echo, chat, http or ws
+        /// Which lesson's server to check: echo, threaded-echo, chat, http, ws or one-thread-echo
         lesson: String,
         /// Where it listens [default: where that lesson's reference server listens: 127.0.0.1:8080
         /// for http, 127.0.0.1:7878 for the others]

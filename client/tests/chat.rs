@@ -12,11 +12,17 @@ use std::time::Duration;
 
 use client::lessons::chat::{Chat, Sender};
 use server::hub::{Hub, Limits};
-use server::lessons::chat;
+use server::lessons::{chat, one_thread_chat};
 use support::{start, Raw, Running};
 
+/// The threaded chat of lesson 4; the same suite runs against the one-thread chat of chapter 14
+/// (tests/one_thread_chat.rs compiles this file again under that name).
 fn chat_server(limits: Limits) -> Running {
     let hub = Arc::new(Hub::new(limits));
+    if env!("CARGO_CRATE_NAME") == "one_thread_chat" {
+        let config = server::evloop::Config::default();
+        return start(move |listener, shutdown| one_thread_chat::run(listener, shutdown, hub, &config));
+    }
     start(move |listener, shutdown| chat::run(listener, shutdown, hub))
 }
 

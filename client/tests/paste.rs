@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use server::hub::{Hub, Limits};
-use server::lessons::chat;
+use server::lessons::{chat, one_thread_chat};
 use support::{Raw, Running, DEADLINE};
 use tungstenite::Message;
 
@@ -74,7 +74,13 @@ fn check(heard: &[String], who: &str) {
 fn a_tcp_paste_reaches_every_reader_once_and_in_order_and_only_the_stalled_member_is_dropped() {
     let limits = Limits { stall: Duration::from_secs(2), ..Limits::default() };
     let hub = Arc::new(Hub::new(limits));
-    let server: Running = support::start(move |listener, shutdown| chat::run(listener, shutdown, hub));
+    let server: Running = if env!("CARGO_CRATE_NAME") == "one_thread_chat" {
+        // tests/one_thread_chat.rs compiles this file again, for chapter 14's one-thread chat.
+        let config = server::evloop::Config::default();
+        support::start(move |listener, shutdown| one_thread_chat::run(listener, shutdown, hub, &config))
+    } else {
+        support::start(move |listener, shutdown| chat::run(listener, shutdown, hub))
+    };
     let mut readers: Vec<Raw> = ["r1", "r2", "r3"].iter().map(|nick| member(server.addr, nick)).collect();
     let mut paster = member(server.addr, "paster");
     for reader in &mut readers {
@@ -130,7 +136,7 @@ fn ws_split(
 
 #[test]
 fn a_websocket_paste_reaches_every_reader_once_and_in_order() {
-    let (server, tcp) = support::lab(Limits::default(), Default::default());
+    let (server, tcp) = support::chat_lab(Limits::default(), Default::default());
     let mut readers: Vec<Raw> = ["r1", "r2"].iter().map(|nick| member(tcp, nick)).collect();
     let (mut writing, mut reading) = ws_split(server.addr, "paster");
     for reader in &mut readers {

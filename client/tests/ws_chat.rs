@@ -14,8 +14,9 @@ use server::lessons::ws_chat::{self, Origins};
 use support::{Raw, Running, DEADLINE};
 use tungstenite::Message;
 
+/// The lab; chapter 14's one-thread lab when tests/one_thread_chat.rs compiles this file again.
 fn lab_server(limits: Limits) -> (Running, SocketAddr) {
-    support::lab(limits, Origins { extra: vec!["http://trusted.example".into()] })
+    support::chat_lab(limits, Origins { extra: vec!["http://trusted.example".into()] })
 }
 
 /// Reads lines until `wanted`; bounded in lines and (through the reads) in time.
@@ -99,6 +100,9 @@ fn screen_until(screen: &mpsc::Receiver<String>, wanted: &str) {
 
 #[test]
 fn websocket_tcp_and_http_clients_share_one_room_in_the_lab() {
+    if support::one_thread() {
+        return; // no HTTP transports on the one-thread lab: one_thread_lab.rs has this without them
+    }
     let (server, tcp) = lab_server(Limits::default());
     let mut nc = tcp_member(tcp, "nc-user");
 

@@ -122,6 +122,12 @@ impl<R: Read> LineReader<R> {
         self.inner.get_ref()
     }
 
+    /// The underlying stream, mutably (a one-thread server registers it for readiness).
+    /// Reading from it directly would skip what is buffered here.
+    pub fn get_mut(&mut self) -> &mut R {
+        self.inner.get_mut()
+    }
+
     fn take_line(&mut self) -> Result<String, LineError> {
         let mut bytes = std::mem::take(&mut self.line);
         if bytes.last() == Some(&b'\r') {

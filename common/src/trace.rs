@@ -167,6 +167,16 @@ impl Traced<TcpStream> {
 }
 
 impl<S> Traced<S> {
+    /// Wraps any stream (a `mio` socket, say) as [`Traced::new`] wraps std's: traced as `layer`
+    /// into the chosen sink if [`enabled`], a plain pass-through if not.
+    pub fn wrap(stream: S, peer: impl fmt::Display, layer: Layer) -> Self {
+        if !enabled() {
+            return Traced::off(stream);
+        }
+        let sink = SINK.get().cloned().unwrap_or_else(Sink::stderr);
+        Traced::on(stream, peer, layer, sink)
+    }
+
     /// A pass-through that never traces.
     pub fn off(stream: S) -> Self {
         Traced { stream, tap: None, watch: None }

@@ -198,30 +198,15 @@ impl Reader {
     fn fail(&mut self, error: Error) -> EndReason {
         // A limit on unfinished messages was passed: its code, whatever the error says.
         let refusal = self.stream.watch.as_mut().and_then(|watch| watch.refusal.take());
-        let (code, why) = match (refusal, error) {
-            (Some(refusal), _) => refusal,
-            (None, error) => match Self::close_code(error) {
-                Ok(close) => close,
-                Err(end) => return end,
+        let (code, why) = match refusal {
+            Some(refusal) => refusal,
+            None => match verdict(error) {
+                EndReason::Failed(code, why) => (code, why),
+                end => return end,
             },
         };
         self.writer.close(Some(close_frame(code, &why)));
         EndReason::Failed(code, why)
-    }
-
-    /// The close code for a read error, or why the connection ended without one.
-    fn close_code(error: Error) -> Result<(CloseCode, String), EndReason> {
-        Ok(match error {
-            Error::ConnectionClosed | Error::AlreadyClosed => return Err(EndReason::Closed(None)),
-            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                return Err(EndReason::Lost("closed without a close frame".into()))
-            }
-            Error::Io(e) => return Err(EndReason::Lost(crate::net::describe(&e))),
-            Error::Protocol(e) => (CloseCode::Protocol, e.to_string()),
-            Error::Utf8(e) => (CloseCode::Invalid, format!("invalid UTF-8 in a text message: {e}")),
-            Error::Capacity(e) => (CloseCode::Size, e.to_string()),
-            other => (CloseCode::Error, other.to_string()),
-        })
     }
 
     /// Ends the TCP connection once the WebSocket is closed: our FIN, then whatever the client
@@ -238,6 +223,24 @@ impl Reader {
             }
         }
     }
+}
+
+/// What a read error means for the connection: the client closed, the connection was lost, or
+/// the client broke a rule and must be sent [`EndReason::Failed`]'s close code (the caller sends
+/// it: the split's writer here, the one-thread loop of chapter 14 on its own connection).
+pub fn verdict(error: Error) -> EndReason {
+    let (code, why) = match error {
+        Error::ConnectionClosed | Error::AlreadyClosed => return EndReason::Closed(None),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            return EndReason::Lost("closed without a close frame".into())
+        }
+        Error::Io(e) => return EndReason::Lost(crate::net::describe(&e)),
+        Error::Protocol(e) => (CloseCode::Protocol, e.to_string()),
+        Error::Utf8(e) => (CloseCode::Invalid, format!("invalid UTF-8 in a text message: {e}")),
+        Error::Capacity(e) => (CloseCode::Size, e.to_string()),
+        other => (CloseCode::Error, other.to_string()),
+    };
+    EndReason::Failed(code, why)
 }
 
 /// A close frame with a reason cut to the 123 bytes a control frame leaves for it.

@@ -26,6 +26,7 @@ pub mod chat;
 pub mod echo;
 mod flood;
 pub mod http;
+pub mod one_thread;
 mod peer;
 pub mod threaded_echo;
 pub mod ws;
@@ -154,7 +155,7 @@ pub mod defaults {
 }
 
 /// The lessons `check` knows, in the order of the book.
-pub const LESSONS: &[&str] = &["echo", "threaded-echo", "chat", "http", "ws"];
+pub const LESSONS: &[&str] = &["echo", "threaded-echo", "chat", "http", "ws", "one-thread-echo"];
 
 fn grader(lesson: &str) -> Option<Grader> {
     use defaults::{HTTP, TCP};
@@ -180,6 +181,12 @@ fn grader(lesson: &str) -> Option<Grader> {
             [ws::HINTS, http::OF_A_RESPONSE, &[GONE, TOO_SLOW, TOO_MUCH]].concat(),
             TCP,
             "cargo server handshake",
+        ),
+        "one-thread-echo" => (
+            one_thread::checks(),
+            [echo::HINTS, threaded_echo::HINTS, one_thread::HINTS, &[GONE, TOO_SLOW]].concat(),
+            TCP,
+            "cargo server one-thread-echo",
         ),
         _ => return None,
     };

@@ -1,8 +1,11 @@
 //! How many idle connections lesson 3's thread-per-connection server holds, and what each costs.
 //!
-//!     cargo bench -p server --bench idle [-- CONNECTIONS]
+//!     cargo bench -p server --bench idle [-- CONNECTIONS [LESSON]]
 //!
-//! Starts `server threaded-echo` (the real binary, release build) with room for CONNECTIONS
+//! LESSON is `threaded-echo` (the default) or one of chapter 14's one-thread echo servers,
+//! `one-thread-echo` (mio) or `one-thread-poll`.
+//!
+//! Starts `server LESSON` (the real binary, release build) with room for CONNECTIONS
 //! (default 10,000), opens them one by one from this process, checks that every one is served
 //! (one byte echoed), then reads the server's resident memory (VmRSS) and thread count from
 //! /proc. Linux only.
@@ -20,8 +23,9 @@ fn status(pid: u32, field: &str) -> u64 {
 
 fn main() {
     let wanted: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let lesson = std::env::args().nth(2).filter(|a| !a.starts_with('-')).unwrap_or("threaded-echo".into());
     let mut server = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["threaded-echo", "--addr", "127.0.0.1:0", "--max-connections", &wanted.to_string()])
+        .args([lesson.as_str(), "--addr", "127.0.0.1:0", "--max-connections", &wanted.to_string()])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -64,10 +68,14 @@ fn main() {
     std::thread::sleep(Duration::from_millis(500)); // let the last threads settle into read()
     let rss = status(pid, "VmRSS:");
     let threads = status(pid, "Threads:");
-    println!(
-        "threaded-echo with idle connections (thread stack {} KiB)",
-        server::lessons::threaded_echo::STACK_SIZE / 1024
-    );
+    if lesson == "threaded-echo" {
+        println!(
+            "threaded-echo with idle connections (thread stack {} KiB)",
+            server::lessons::threaded_echo::STACK_SIZE / 1024
+        );
+    } else {
+        println!("{lesson} with idle connections (one thread)");
+    }
     println!("| connections served | server threads | server RSS | RSS per connection | time to open them |");
     println!("|---|---|---|---|---|");
     println!(

@@ -3,6 +3,7 @@
 //! in-process on `127.0.0.1:0`.
 
 pub mod conn;
+pub mod evloop;
 pub mod http;
 pub mod hub;
 pub mod lessons;

@@ -66,6 +66,20 @@ impl Members {
     }
 }
 
+/// `--max-connections` for the one-thread servers of chapter 14.
+#[derive(clap::Args)]
+struct OneThread {
+    /// Clients served at once by the one thread; the next one is told the server is busy
+    #[arg(long, value_name = "N", default_value_t = server::evloop::MAX_CONNECTIONS)]
+    max_connections: usize,
+}
+
+impl OneThread {
+    fn config(&self) -> server::evloop::Config {
+        server::evloop::Config { max_connections: self.max_connections, ..Default::default() }
+    }
+}
+
 #[derive(Subcommand)]
 enum Lesson {
     /// 1. The socket life cycle, one call at a time: socket, bind, listen, accept, recv, send, close
@@ -160,6 +174,48 @@ enum Lesson {
         /// dist/socket.io.min.js from npm); the lab ships none
         #[arg(long, value_name = "FILE")]
         sio_client: Option<std::path::PathBuf>,
+    },
+    /// 14. The echo server on one thread: non-blocking sockets and poll(2) by hand (Linux, macOS)
+    OneThreadPoll {
+        #[command(flatten)]
+        listen: Tcp,
+        #[command(flatten)]
+        limits: OneThread,
+    },
+    /// 14. The one-thread echo server on mio (epoll, kqueue, IOCP): the same loop, on every OS
+    OneThreadEcho {
+        #[command(flatten)]
+        listen: Tcp,
+        #[command(flatten)]
+        limits: OneThread,
+    },
+    /// 14. Lesson 4's TCP chat on one thread, over the same hub: rooms, nicknames, flood control
+    OneThreadChat {
+        #[command(flatten)]
+        listen: Tcp,
+        #[command(flatten)]
+        members: Members,
+    },
+    /// 14. The lab on one thread: the TCP chat, the page and /ws on two ports, one hub
+    OneThreadLab {
+        /// The TCP chat's address (nc, `cargo client chat`)
+        #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
+        tcp: String,
+        /// The web side's address: the browser page and the WebSocket chat (/ws)
+        #[arg(long, value_name = "HOST:PORT", default_value = HTTP_ADDR)]
+        http: String,
+        #[command(flatten)]
+        members: Members,
+        /// Also let pages from this origin join over WebSocket; repeatable
+        #[arg(long, value_name = "ORIGIN")]
+        allow_origin: Vec<String>,
+    },
+    /// 14. WebSocket echo on one thread: tungstenite over non-blocking sockets, on mio (port 9001)
+    OneThreadWsEcho {
+        #[command(flatten)]
+        listen: WsEchoAddr,
+        #[command(flatten)]
+        limits: OneThread,
     },
 }
 
@@ -256,6 +312,35 @@ fn run(lesson: Lesson) -> Result<(), String> {
             hub.close();
             hub.join_reader();
             result
+        }
+        Lesson::OneThreadPoll { listen, limits } => {
+            lessons::one_thread_poll::run(bind(&listen.addr)?, &shutdown, &limits.config())
+        }
+        Lesson::OneThreadEcho { listen, limits } => {
+            lessons::one_thread_echo::run(bind(&listen.addr)?, &shutdown, &limits.config())
+        }
+        Lesson::OneThreadChat { listen, members } => {
+            // As lesson 4: connections capped at twice the members, so the one over the cap
+            // hears why.
+            let config =
+                server::evloop::Config { max_connections: 2 * members.max_members, ..Default::default() };
+            lessons::one_thread_chat::run(bind(&listen.addr)?, &shutdown, members.hub(), &config)
+        }
+        Lesson::OneThreadLab { tcp, http, members, allow_origin } => {
+            let config =
+                server::evloop::Config { max_connections: 2 * members.max_members, ..Default::default() };
+            let origins = lessons::ws_chat::Origins { extra: allow_origin };
+            lessons::one_thread_lab::run(
+                bind(&tcp)?,
+                bind(&http)?,
+                &shutdown,
+                members.hub(),
+                &config,
+                origins,
+            )
+        }
+        Lesson::OneThreadWsEcho { listen, limits } => {
+            lessons::one_thread_echo::run_ws(bind(&listen.addr)?, &shutdown, &limits.config())
         }
     }
     .map_err(|e| format!("the server failed: {e}"))

@@ -117,6 +117,31 @@ pub fn lab(limits: server::hub::Limits, origins: server::lessons::ws_chat::Origi
     )
 }
 
+/// True when this suite is compiled as `one_thread_chat` (tests/one_thread_chat.rs): the chat
+/// suites then run against chapter 14's one-thread servers.
+pub fn one_thread() -> bool {
+    env!("CARGO_CRATE_NAME") == "one_thread_chat"
+}
+
+/// [`lab`], or chapter 14's one-thread lab (the TCP chat, the page and /ws; no HTTP
+/// transports) when [`one_thread`].
+pub fn chat_lab(
+    limits: server::hub::Limits,
+    origins: server::lessons::ws_chat::Origins,
+) -> (Running, SocketAddr) {
+    if !one_thread() {
+        return lab(limits, origins);
+    }
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_addr = tcp.local_addr().unwrap();
+    let hub = Arc::new(server::hub::Hub::new(limits));
+    let config = server::evloop::Config::default();
+    let run = move |web, shutdown: &Shutdown| {
+        server::lessons::one_thread_lab::run(tcp, web, shutdown, hub, &config, origins)
+    };
+    (start(run), tcp_addr)
+}
+
 /// Output that hands each printed line to the test as it comes.
 pub struct Screen(pub mpsc::Sender<String>, pub Vec<u8>);
 
@@ -221,3 +246,4 @@ pub fn read_head(stream: &mut TcpStream) -> String {
     }
     String::from_utf8(head).unwrap()
 }
+pub mod slow;

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+mod backlog;
 pub mod broker;
 mod event;
 mod history;

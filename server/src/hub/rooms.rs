@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 use common::protocol::LOBBY;
 use log::{info, warn};
 
+use super::backlog::Backlogs;
 use super::event::{Delivery, Event, EventKind, LeaveReason};
 use super::outbox::{Backlog, Outbox};
 use super::{Hub, Kicks, MemberId, State};
@@ -73,36 +74,13 @@ impl Hub {
     /// stalled reader holds a sender up once, for that long at most, and never again; its
     /// outbox fills until the stall window or the outbox's cap drops it.
     pub(super) fn lock_with_room(&self, room: &str, kicks: &mut Kicks) -> MutexGuard<'_, State> {
-        let (mark, patience, stall) = (self.limits.flood_mark, self.limits.patience, self.limits.stall);
+        let (mark, patience) = (self.limits.flood_mark, self.limits.patience);
         loop {
             let mut state = self.lock();
             if state.closing {
                 return state;
             }
-            let now = Instant::now();
-            let mut behind: Option<Outbox> = None;
-            let mut dropped = Vec::new();
-            for id in state.rooms.get(room).map(|r| &r.members).into_iter().flatten() {
-                let outbox = &state.members[id].outbox;
-                match outbox.backlog(now, mark, patience, stall) {
-                    // A member on its way out is not waited for; its own thread removes it.
-                    Backlog::Fine | Backlog::Leaving => {}
-                    Backlog::Behind => behind = Some(outbox.clone()),
-                    Backlog::Stalled => dropped.push((*id, LeaveReason::TooSlow)),
-                    Backlog::Gone => dropped.push((*id, LeaveReason::Lost)),
-                }
-            }
-            if let Some(watchers) = state.watchers.get_mut(room) {
-                watchers.retain(|_, outbox| match outbox.backlog(now, mark, patience, stall) {
-                    Backlog::Fine => true,
-                    Backlog::Behind => {
-                        behind = Some(outbox.clone());
-                        true
-                    }
-                    // Its stream ends when its outbox closes, with a "too slow" goodbye.
-                    Backlog::Stalled | Backlog::Leaving | Backlog::Gone => false,
-                });
-            }
+            let Backlogs { behind, dropped } = self.backlogs(&mut state, room, Instant::now());
             if !dropped.is_empty() {
                 for (id, reason) in dropped {
                     self.drop_member(&mut state, id, reason, kicks);

@@ -59,7 +59,7 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>) -> io::Res
 }
 
 /// `nc` wants the host and the port as two words.
-fn nc_addr(addr: SocketAddr) -> String {
+pub(crate) fn nc_addr(addr: SocketAddr) -> String {
     format!("{} {}", addr.ip(), addr.port())
 }
 
@@ -187,7 +187,7 @@ fn write_all_deliveries(inbox: &Inbox, socket: &Traced<TcpStream>) -> io::Result
 
 /// True for the request line of an HTTP request (`GET /ws HTTP/1.1`): a browser, `curl` or a
 /// WebSocket client dialled the chat's port. Those speak first, and never read chat lines.
-fn is_http_request(line: &str) -> bool {
+pub(crate) fn is_http_request(line: &str) -> bool {
     let words: Vec<&str> = line.split(' ').collect();
     let [method, _target, version] = words[..] else { return false };
     !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()) && version.starts_with("HTTP/")
@@ -195,7 +195,12 @@ fn is_http_request(line: &str) -> bool {
 
 /// The one line an HTTP client at the chat's port gets before it is closed.
 fn web_side(stream: &TcpStream) -> String {
-    let host = stream.local_addr().map_or("127.0.0.1".to_string(), |addr| addr.ip().to_string());
+    web_side_at(stream.local_addr().ok())
+}
+
+/// [`web_side`], for a socket that is not std's (chapter 14's loop).
+pub(crate) fn web_side_at(local: Option<SocketAddr>) -> String {
+    let host = local.map_or("127.0.0.1".to_string(), |addr| addr.ip().to_string());
     format!(
         "this is the TCP chat, which speaks lines of text, not HTTP; browsers and WebSocket clients \
          use the web side, http://{host}:8080/ by default (cargo server lab, or cargo server ws)"
