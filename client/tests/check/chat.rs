@@ -76,13 +76,10 @@ impl Chat {
         let id = self.next.fetch_add(1, Ordering::SeqCst);
         let (queue, outbox) = mpsc::channel::<String>();
         let mut writer = stream.try_clone().unwrap();
-        // With `?` on every write too, a reset met while writing ends the server as well.
-        let (dead, addr, bug) = (self.dead.clone(), self.addr.clone(), self.bug);
+        // Only the reader dies on a reset (`DiesOnReset`): a write that meets a reset depends on
+        // when an earlier check's connection closed, and would trip other checks on a busy machine.
         thread::spawn(move || {
-            let written = outbox.iter().try_for_each(|line| writer.write_all(line.as_bytes()));
-            if written.is_err() && bug == Bug::DiesOnReset {
-                die(&dead, &addr);
-            }
+            let _ = outbox.iter().try_for_each(|line| writer.write_all(line.as_bytes()));
         });
         if self.bug != Bug::NoGreeting {
             let _ = queue.send("* welcome\n".into());
