@@ -45,7 +45,7 @@ fn no_server_is_one_line_naming_the_server_command() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        format!("error: no server at {addr}: start it in another terminal with `cargo server echo`\n")
+        format!("error: no server at {addr}: start it in another terminal with `cargo server echo --addr {addr}`\n")
     );
 }
 

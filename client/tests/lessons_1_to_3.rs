@@ -202,8 +202,8 @@ fn connection_refused_says_which_server_to_start() {
             .unwrap_err();
     assert_eq!(
         error,
-        format!("no server at {addr}: start it in another terminal with `cargo server threaded-echo`")
+        format!("no server at {addr}: start it in another terminal with `cargo server threaded-echo --addr {addr}`")
     );
     let error = lessons::lifecycle::run(&addr.to_string(), "hi").unwrap_err();
-    assert!(error.contains("cargo server lifecycle"), "{error}");
+    assert!(error.ends_with(&format!("`cargo server lifecycle --addr {addr}`")), "{error}");
 }

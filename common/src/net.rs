@@ -68,12 +68,32 @@ pub fn connect(addr: &str, lesson: &str) -> Result<TcpStream, String> {
 pub fn explain_connect_error(addr: SocketAddr, lesson: &str, err: &io::Error) -> String {
     match err.kind() {
         io::ErrorKind::ConnectionRefused => {
-            format!("no server at {addr}: start it in another terminal with `cargo server {lesson}`")
+            format!(
+                "no server at {addr}: start it in another terminal with `{}`",
+                server_command(lesson, addr)
+            )
         }
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
             format!("no answer from {addr} (the connection timed out): is the address right, and is a firewall in the way?")
         }
         _ => format!("cannot connect to {addr}: {err}"),
+    }
+}
+
+/// The command that starts `lesson`'s server where the client looked for it: with `--addr` when
+/// that is not the lesson's default, so the hint is a command that works as it is.
+fn server_command(lesson: &str, addr: SocketAddr) -> String {
+    let default = match lesson {
+        "http" | "ws" => crate::DEFAULT_HTTP_ADDR,
+        "ws-echo" => crate::DEFAULT_WS_ECHO_ADDR,
+        // The lab listens on two ports, with flags of its own (`--tcp`, `--http`).
+        "lab" => return "cargo server lab".into(),
+        _ => crate::DEFAULT_ADDR,
+    };
+    if default.parse() == Ok(addr) {
+        format!("cargo server {lesson}")
+    } else {
+        format!("cargo server {lesson} --addr {addr}")
     }
 }
 
@@ -91,5 +111,23 @@ pub fn describe(err: &io::Error) -> String {
         io::ErrorKind::UnexpectedEof => "the peer closed the connection in the middle of a message".into(),
         _ if is_timeout(err) => "the peer was silent for too long".into(),
         _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hint_names_the_address_unless_it_is_the_lessons_default() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let hint = |lesson, addr: &str| explain_connect_error(addr.parse().unwrap(), lesson, &refused);
+        assert!(hint("lifecycle", "127.0.0.1:7878").ends_with("with `cargo server lifecycle`"));
+        assert!(
+            hint("lifecycle", "127.0.0.1:1").ends_with("with `cargo server lifecycle --addr 127.0.0.1:1`")
+        );
+        assert!(hint("ws", "127.0.0.1:8080").ends_with("with `cargo server ws`"));
+        assert!(hint("ws-echo", "127.0.0.1:9001").ends_with("with `cargo server ws-echo`"));
+        assert!(hint("http", "127.0.0.1:7878").ends_with("with `cargo server http --addr 127.0.0.1:7878`"));
     }
 }
