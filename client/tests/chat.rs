@@ -360,3 +360,26 @@ fn the_chat_client_ends_when_the_input_ends_and_when_the_server_goes() {
     server.stop_within(support::DEADLINE).unwrap();
     assert_eq!(client.join().unwrap().last().unwrap(), common::GOODBYE);
 }
+
+#[test]
+fn quiet_hides_comings_and_goings_from_one_member_only() {
+    let server = chat_server(Limits::default());
+    let [mut teacher, mut bob] = members(server.addr, &["teacher", "bob"]).try_into().unwrap();
+    teacher.send("/quiet\n");
+    until(
+        &mut teacher,
+        "* quiet: you no longer see others enter, leave or change names; /quiet shows them again",
+        1,
+    );
+    let mut student = member(server.addr, "minji");
+    student.send("hello\n");
+    student.send("/quit\n");
+    until(&mut student, "* bye", 10);
+    // bob sees all of it; the teacher, the message only (the next line after it is the reply
+    // to /who: nothing came in between).
+    for line in ["* guest-3 has entered lobby", "minji: hello", "* minji has left the chat"] {
+        assert!(until(&mut bob, line, 10).iter().all(|l| !l.contains("minji:")), "{line}");
+    }
+    assert!(until(&mut teacher, "minji: hello", 1).is_empty());
+    assert_eq!(drain(&mut teacher), Vec::<String>::new());
+}

@@ -45,7 +45,7 @@ impl Hub {
         let _ = outbox.try_send(Delivery::Notice(protocol::whereabouts(&nick, LOBBY)));
         info!("{nick} joined the chat");
         let skeleton = skeleton(&nick);
-        state.members.insert(id, Member { nick, skeleton, room: String::new(), outbox, kick });
+        state.members.insert(id, Member { nick, skeleton, room: String::new(), outbox, kick, quiet: false });
         self.enter(&mut state, id, LOBBY, &mut kicks);
         finish(state, kicks);
         Ok(id)
@@ -77,6 +77,7 @@ impl Hub {
             Command::Rooms => Ok(vec![state.room_list()]),
             Command::Who => Ok(vec![state.who(&room)]),
             Command::Help => Ok(protocol::HELP.iter().map(|line| line.to_string()).collect()),
+            Command::Quiet => Ok(vec![state.toggle_quiet(id)]),
             Command::Quit => {
                 state.tell(id, Delivery::Notice("bye".into()));
                 finish(state, kicks);
@@ -223,6 +224,17 @@ impl State {
         if let Some(member) = self.members.get(&id) {
             // A full outbox here means the member is about to be dropped anyway.
             let _ = member.outbox.try_send(delivery);
+        }
+    }
+
+    /// `/quiet`: hides the comings and goings of others from member `id`, or shows them again.
+    fn toggle_quiet(&mut self, id: MemberId) -> String {
+        let member = self.members.get_mut(&id).expect("the caller checked the member");
+        member.quiet = !member.quiet;
+        if member.quiet {
+            "quiet: you no longer see others enter, leave or change names; /quiet shows them again".into()
+        } else {
+            "you see others enter, leave and change names again".into()
         }
     }
 

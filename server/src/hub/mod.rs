@@ -135,6 +135,9 @@ struct Member {
     room: String,
     outbox: Outbox,
     kick: Kick,
+    /// Said `/quiet`: gets no notices of others entering, leaving or renaming (the room's
+    /// history still has them, one line per person).
+    quiet: bool,
 }
 
 /// Connections to cut once the lock is released (cutting one never needs the hub).

@@ -177,8 +177,13 @@ impl Hub {
             if r.history.len() > self.limits.history_len {
                 r.forgotten_up_to = r.history.pop_front().map_or(0, |e| e.id);
             }
+            let presence = event.kind.is_presence();
             for id in &r.members {
-                match self.offer(&state.members[id].outbox, &event, now) {
+                let member = &state.members[id];
+                if presence && member.quiet {
+                    continue;
+                }
+                match self.offer(&member.outbox, &event, now) {
                     Ok(()) => {}
                     Err(LeaveReason::TooSlow) if closing => {}
                     Err(reason) => dropped.push((*id, reason)),
