@@ -18,7 +18,7 @@ pub mod defaults {
     /// lab's TCP chat.
     pub const TCP: &str = common::DEFAULT_ADDR;
     /// `cargo server http` and `cargo server ws`, and the lab's web side (its page, HTTP, `/ws`).
-    pub const HTTP: &str = common::DEFAULT_HTTP_ADDR;
+    pub const HTTP: &str = "127.0.0.1:8080";
     /// `cargo server ws-echo`: the port the Autobahn test suite expects.
-    pub const WS_ECHO: &str = common::DEFAULT_WS_ECHO_ADDR;
+    pub const WS_ECHO: &str = "127.0.0.1:9001";
 }

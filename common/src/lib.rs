@@ -30,10 +30,6 @@ pub use shutdown::Shutdown;
 /// The address every lesson uses unless `--addr` says otherwise. Loopback only: nothing on the
 /// network can reach a server bound here, which is the safe default on a laptop in a café.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
-/// Where `cargo server http` and `cargo server ws` (and the lab's web side) listen by default.
-pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
-/// Where `cargo server ws-echo` listens by default: the port the Autobahn test suite expects.
-pub const DEFAULT_WS_ECHO_ADDR: &str = "127.0.0.1:9001";
 
 /// The line a server sends each client when it stops, so the client can say why it was closed.
 pub const GOODBYE: &str = "* server shutting down, goodbye";

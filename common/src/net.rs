@@ -80,20 +80,13 @@ pub fn explain_connect_error(addr: SocketAddr, lesson: &str, err: &io::Error) ->
     }
 }
 
-/// The command that starts `lesson`'s server where the client looked for it: with `--addr` when
-/// that is not the lesson's default, so the hint is a command that works as it is.
+/// The command that starts `lesson`'s server where the client looked for it. With `--addr`
+/// always, so the hint works as it is, also when the client was given another address.
 fn server_command(lesson: &str, addr: SocketAddr) -> String {
-    let default = match lesson {
-        "http" | "ws" => crate::DEFAULT_HTTP_ADDR,
-        "ws-echo" => crate::DEFAULT_WS_ECHO_ADDR,
+    match lesson {
         // The lab listens on two ports, with flags of its own (`--tcp`, `--http`).
-        "lab" => return "cargo server lab".into(),
-        _ => crate::DEFAULT_ADDR,
-    };
-    if default.parse() == Ok(addr) {
-        format!("cargo server {lesson}")
-    } else {
-        format!("cargo server {lesson} --addr {addr}")
+        "lab" => "cargo server lab".into(),
+        _ => format!("cargo server {lesson} --addr {addr}"),
     }
 }
 
@@ -119,15 +112,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hint_names_the_address_unless_it_is_the_lessons_default() {
+    fn the_hint_is_a_command_that_starts_the_server_where_the_client_looked() {
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
         let hint = |lesson, addr: &str| explain_connect_error(addr.parse().unwrap(), lesson, &refused);
-        assert!(hint("lifecycle", "127.0.0.1:7878").ends_with("with `cargo server lifecycle`"));
+        assert!(hint("lifecycle", "127.0.0.1:7878")
+            .ends_with("with `cargo server lifecycle --addr 127.0.0.1:7878`"));
         assert!(
             hint("lifecycle", "127.0.0.1:1").ends_with("with `cargo server lifecycle --addr 127.0.0.1:1`")
         );
-        assert!(hint("ws", "127.0.0.1:8080").ends_with("with `cargo server ws`"));
-        assert!(hint("ws-echo", "127.0.0.1:9001").ends_with("with `cargo server ws-echo`"));
-        assert!(hint("http", "127.0.0.1:7878").ends_with("with `cargo server http --addr 127.0.0.1:7878`"));
+        assert!(hint("lab", "127.0.0.1:8080").ends_with("with `cargo server lab`"));
     }
 }

@@ -12,10 +12,10 @@ use server::lessons::{self, http_chat};
 
 /// Where the HTTP chat, the WebSocket chat and the lab's web side listen: the usual port for a web
 /// server that is not the main one.
-const HTTP_ADDR: &str = common::DEFAULT_HTTP_ADDR;
+const HTTP_ADDR: &str = "127.0.0.1:8080";
 
 /// Where the WebSocket echo server listens: the port the Autobahn test suite expects.
-const WS_ECHO_ADDR: &str = common::DEFAULT_WS_ECHO_ADDR;
+const WS_ECHO_ADDR: &str = "127.0.0.1:9001";
 
 #[derive(Parser)]
 #[command(
