@@ -4,8 +4,9 @@
 //   node lab.mjs http://127.0.0.1:8080/ 127.0.0.1:7878
 // Exits 0 and prints "ok" when every transport carried a message both ways (Hangul included), a
 // line said while the page was switching arrived after the switch, no switch showed a line the
-// page had shown before, and the wire panel showed each transport's own request heads (and, for
-// WebSocket, frame headers both ways) without running any markup a peer sent.
+// page had shown before, the wire panel showed each transport's own request heads (and, for
+// WebSocket, frame headers both ways) without running any markup a peer sent, and switching
+// transport under one nickname was one presence (no leave and join, no second welcome).
 import net from "node:net";
 import { chromium } from "playwright-core";
 
@@ -77,7 +78,7 @@ try {
     await page.locator("#log li", { hasText: `nc-user: ${hangul}` }).first().waitFor({ timeout: 10_000 });
     // The wire panel: this transport's request as the server read it, its answer as written.
     const wireSees = (text) => page.locator("#wire-log pre", { hasText: text }).first().waitFor({ timeout: 10_000 });
-    const target = { ws: "GET /ws?wire=", sse: "GET /stream?room=lobby", "long-poll": "GET /long-poll?room=lobby", poll: "GET /poll?room=lobby" }[transport];
+    const target = { ws: `GET /ws?nick=${nick}&room=lobby&wire=`, sse: "GET /stream?room=lobby", "long-poll": "GET /long-poll?room=lobby", poll: "GET /poll?room=lobby" }[transport];
     await wireSees(target);
     if (transport === "ws") {
       await wireSees("HTTP/1.1 101 Switching Protocols");
@@ -110,6 +111,30 @@ try {
   await page.locator("#log li", { hasText: "onerror" }).first().waitFor({ timeout: 10_000 });
   if (await page.evaluate(() => window.pwned) || await page.locator("img").count()) fail("a peer's markup ran");
   console.log("wire panel: heads and frames shown, markup stayed text");
+  // Switching transport is one presence: WebSocket, polling, WebSocket again within a few
+  // seconds under one nickname. The TCP member hears one arrival and no departure, and the page
+  // shows one welcome and never says that she left.
+  await page.click("#connect"); // disconnect web-markup
+  await memberSees("* web-markup has left the chat"); // its grace passes: a real departure
+  const before = lines.length;
+  const shownBefore = (await shown()).length;
+  await page.fill("#nick", "민지");
+  for (const transport of ["ws", "poll", "ws"]) {
+    await page.selectOption("#transport", transport);
+    await page.click("#connect");
+    if (transport === "ws") await page.locator("#log li", { hasText: "you are now 민지 in lobby" }).last().waitFor({ timeout: 10_000 });
+    else await page.locator("#costs tr.active td").first().waitFor({ timeout: 10_000 });
+    await page.click("#connect");
+  }
+  await page.selectOption("#transport", "ws");
+  await page.click("#connect");
+  member.write("/who\n");
+  await memberSees("* in lobby: nc-user, 민지");
+  const heard = lines.slice(before).filter((l) => l.includes("민지"));
+  if (JSON.stringify(heard) !== JSON.stringify(["* 민지 has entered lobby", "* in lobby: nc-user, 민지"])) fail(`switching was not one presence for the others: ${JSON.stringify(heard)}`);
+  const mine = (await shown()).slice(shownBefore).filter((t) => t.includes("welcome to") || t.includes("민지 has left"));
+  if (mine.length !== 1) fail(`switching was not one presence on the page: ${JSON.stringify(mine)}`);
+  console.log("switching transport: one presence");
   console.log("ok");
 } catch (e) {
   fail(e.message);

@@ -83,6 +83,10 @@ impl Hub {
             let mut behind: Option<Outbox> = None;
             let mut dropped = Vec::new();
             for id in state.rooms.get(room).map(|r| &r.members).into_iter().flatten() {
+                // A member that stepped away has no reader to wait for or to drop.
+                if state.is_away(*id) {
+                    continue;
+                }
                 let outbox = &state.members[id].outbox;
                 match outbox.backlog(now, mark, patience, stall) {
                     Backlog::Fine => {}
@@ -180,7 +184,7 @@ impl Hub {
             let presence = event.kind.is_presence();
             for id in &r.members {
                 let member = &state.members[id];
-                if presence && member.quiet {
+                if (presence && member.quiet) || member.away.is_some() {
                     continue;
                 }
                 match self.offer(&member.outbox, &event, now) {
