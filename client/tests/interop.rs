@@ -123,7 +123,10 @@ fn a_browser_chats_over_every_transport_of_the_page() {
     let (server, tcp) = lab_server();
     let url = format!("http://{}/", server.addr);
     let mut command = Command::new("node");
-    command.current_dir(&browser_dir).env("CHROMIUM", &chromium).args(["lab.mjs", &url, &tcp.to_string()]);
+    // The layout check leaves its pictures here, to look at: lab-laptop.png, lab-phone.png.
+    let screenshots = env!("CARGO_TARGET_TMPDIR");
+    command.current_dir(&browser_dir).env("CHROMIUM", &chromium).env("SCREENSHOTS", screenshots);
+    command.args(["lab.mjs", &url, &tcp.to_string()]);
     let (child, lines) = spawn(&mut command, "install Node.js 18 or later");
     let (ok, printed) = finish(child, lines, std::time::Duration::from_secs(90));
     assert!(ok && printed.last().map(String::as_str) == Some("ok"), "the browser test failed: {printed:#?}");

@@ -6,7 +6,8 @@
 // line said while the page was switching arrived after the switch, no switch showed a line the
 // page had shown before, the wire panel showed each transport's own request heads (and, for
 // WebSocket, frame headers both ways) without running any markup a peer sent, and switching
-// transport under one nickname was one presence (no leave and join, no second welcome).
+// transport under one nickname was one presence (no leave and join, no second welcome), and the
+// chat, the cost table and the wire panel all fit a laptop's window and a phone's screen.
 import net from "node:net";
 import { chromium } from "playwright-core";
 
@@ -87,6 +88,10 @@ try {
     } else {
       await wireSees("POST /send?wire=");
       await wireSees("HTTP/1.1 200 OK");
+      // The body the page sent, as text: not quoted and escaped, Hangul whole.
+      await wireSees(`body: {"room":"lobby","nick":"${nick}","text":"${text}"}`);
+      // Polling's heads, the same each time: the second and later show what changed only.
+      if (transport === "poll") await wireSees("header lines as in the last request");
     }
     const requests = await page.locator("#costs tr.active td").nth(1).textContent();
     if (!(Number(requests) >= 1)) fail(`${transport}: the page counted ${requests} requests`);
@@ -135,6 +140,30 @@ try {
   const mine = (await shown()).slice(shownBefore).filter((t) => t.includes("welcome to") || t.includes("민지 has left"));
   if (mine.length !== 1) fail(`switching was not one presence on the page: ${JSON.stringify(mine)}`);
   console.log("switching transport: one presence");
+  // The layout: at a laptop's 1280x800 and at a phone's 390x844 the chat, every row of the cost
+  // table and the wire panel are all on screen, none covering another. The pictures are for a
+  // person to look at (SCREENSHOTS names a folder).
+  for (const [name, width, height] of [["laptop", 1280, 800], ["phone", 390, 844]]) {
+    await page.setViewportSize({ width, height });
+    await page.waitForTimeout(300);
+    const where = `${name} ${width}x${height}`;
+    const box = async (selector) => (await page.locator(selector).first().boundingBox()) ?? fail(`${where}: ${selector} is not shown`);
+    const onScreen = (b, what) => {
+      if (b.x < 0 || b.y < 0 || b.x + b.width > width + 1 || b.y + b.height > height + 1 || b.width < 100 || b.height < 60) fail(`${where}: ${what} is not wholly on screen: ${JSON.stringify(b)}`);
+    };
+    const [log, aside, wire] = [await box("#log"), await box("aside"), await box("#wire-log")];
+    onScreen(log, "the chat");
+    onScreen(aside, "the costs");
+    onScreen(wire, "the wire panel");
+    const overlap = (a, b) => a.x < b.x + b.width - 1 && b.x < a.x + a.width - 1 && a.y < b.y + b.height - 1 && b.y < a.y + a.height - 1;
+    if (overlap(log, aside) || overlap(log, wire) || overlap(aside, wire)) fail(`${where}: the chat, the costs and the wire panel overlap`);
+    for (const row of await page.locator("aside table tr").all()) {
+      const b = await row.boundingBox();
+      if (!b || b.y + b.height > aside.y + aside.height + 1 || b.x + b.width > aside.x + aside.width + 1) fail(`${where}: a row of the cost table is cut off: ${await row.textContent()}`);
+    }
+    if (process.env.SCREENSHOTS) await page.screenshot({ path: `${process.env.SCREENSHOTS}/lab-${name}.png` });
+  }
+  console.log("layout: chat, costs and wire fit at 1280x800 and 390x844");
   console.log("ok");
 } catch (e) {
   fail(e.message);
