@@ -106,6 +106,17 @@ fn http_client(args: &[&str]) -> (std::process::Child, Lines, Lines) {
 
 type Lines = std::sync::mpsc::Receiver<String>;
 
+/// The lines still to come until the stream ends (its writer exited), within the deadline.
+#[cfg(unix)]
+fn to_the_end(lines: &Lines) -> Vec<String> {
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    let mut all = Vec::new();
+    while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        all.push(line);
+    }
+    all
+}
+
 /// Every line `from` gives, handed over as it comes.
 #[cfg(unix)]
 fn lines(from: impl std::io::Read + Send + 'static) -> Lines {
@@ -154,7 +165,9 @@ fn http_clients_end_with_a_clear_line_and_exit_0_when_the_server_stops() {
         assert_eq!(answered, "earlier: before you came", "{lesson}");
         server.stop_within(support::DEADLINE).unwrap();
         let status = exit_within(&mut child, support::DEADLINE);
-        let said: Vec<String> = log.try_iter().collect();
+        // Everything it logged, to the end of its stderr: the lines may still be on their way
+        // through the pipe after the process has exited.
+        let said = to_the_end(&log);
         assert!(status.success(), "{lesson}: {said:?}");
         assert!(
             said.iter().any(|l| l.contains(&addr) && (l.contains("goodbye") || l.contains("has stopped"))),

@@ -65,7 +65,13 @@ fn finish(
             printed.push(line);
         }
         if let Some(status) = child.try_wait().unwrap() {
-            printed.extend(lines.try_iter());
+            // The last lines may still be in the pipe: read to its end (the reader thread then
+            // drops its sender), within the same deadline.
+            while let Ok(line) =
+                lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            {
+                printed.push(line);
+            }
             return (status.success(), printed);
         }
         if std::time::Instant::now() > deadline {
