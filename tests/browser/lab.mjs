@@ -31,6 +31,7 @@ member.on("data", (data) => {
   if (waiter) waiter();
 });
 member.on("error", (e) => fail(`tcp member: ${e.message}`));
+member.lines = lines; // the presence check below reads them as member.lines
 function memberSees(wanted) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the TCP member never saw ${JSON.stringify(wanted)}; saw ${JSON.stringify(lines.slice(-8))}`)), 10_000);
@@ -121,7 +122,7 @@ try {
   // shows one welcome and never says that she left.
   await page.click("#connect"); // disconnect web-markup
   await memberSees("* web-markup has left the chat"); // its grace passes: a real departure
-  const before = lines.length;
+  const before = member.lines.length;
   const shownBefore = (await shown()).length;
   await page.fill("#nick", "민지");
   for (const transport of ["ws", "poll", "ws"]) {
@@ -135,7 +136,7 @@ try {
   await page.click("#connect");
   member.write("/who\n");
   await memberSees("* in lobby: nc-user, 민지");
-  const heard = lines.slice(before).filter((l) => l.includes("민지"));
+  const heard = member.lines.slice(before).filter((l) => l.includes("민지"));
   if (JSON.stringify(heard) !== JSON.stringify(["* 민지 has entered lobby", "* in lobby: nc-user, 민지"])) fail(`switching was not one presence for the others: ${JSON.stringify(heard)}`);
   const mine = (await shown()).slice(shownBefore).filter((t) => t.includes("welcome to") || t.includes("민지 has left"));
   if (mine.length !== 1) fail(`switching was not one presence on the page: ${JSON.stringify(mine)}`);
