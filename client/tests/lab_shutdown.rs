@@ -123,23 +123,34 @@ fn poller(addr: SocketAddr, ready: Arc<Barrier>) -> JoinHandle<Told> {
             let mut line = String::new();
             match reader.read_line(&mut line) {
                 Ok(0) => return Ok(()), // closed before it read the request
+                // The same, when our request reached a socket the server had closed (an idle
+                // keep-alive connection, closed at the trigger): its kernel answers with a reset.
+                // Nothing of an answer had come: the request was never read (RFC 9112, 9.6).
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(()),
                 Ok(_) if line.starts_with("HTTP/1.1 200") => {}
                 Ok(_) => return Err(format!("poll got {line:?}")),
                 Err(e) => return Err(format!("poll: {e}")),
             }
-            let mut length = 0;
+            let (mut length, mut last) = (0, false);
             loop {
                 line.clear();
                 reader.read_line(&mut line).map_err(|e| format!("poll head: {e}"))?;
                 if line == "\r\n" || line.is_empty() {
                     break;
                 }
-                if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                let lower = line.to_ascii_lowercase();
+                if let Some(n) = lower.strip_prefix("content-length:") {
                     length = n.trim().parse().unwrap_or(0);
                 }
+                last |= lower.trim_end() == "connection: close";
             }
             let mut body = vec![0u8; length];
             reader.read_exact(&mut body).map_err(|e| format!("poll body cut: {e}"))?;
+            // The server said this was the last answer on this connection: a client that sent
+            // another request now would race the server's close.
+            if last {
+                return Ok(());
+            }
             thread::sleep(Duration::from_millis(5));
         }
         Ok(())
