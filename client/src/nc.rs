@@ -15,6 +15,7 @@ use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread;
 
+use common::trace::dump::incomplete_tail;
 use common::trace::{Layer, Traced};
 use log::info;
 
@@ -70,15 +71,6 @@ fn receive(mut stream: Traced<TcpStream>, output: &mut impl Write) -> Result<u64
         pending.drain(..used);
         output.write_all(shown.as_bytes()).and_then(|()| output.flush()).map_err(|e| e.to_string())?;
     }
-}
-
-/// How many bytes at the end of `bytes` are the start of a UTF-8 character still to come (a
-/// character is at most 4 bytes, so at most 3 can be waiting).
-fn incomplete_tail(bytes: &[u8]) -> usize {
-    let waiting = |i: usize| {
-        std::str::from_utf8(&bytes[i..]).is_err_and(|e| e.valid_up_to() == 0 && e.error_len().is_none())
-    };
-    (bytes.len().saturating_sub(3)..bytes.len()).find(|&i| waiting(i)).map_or(0, |i| bytes.len() - i)
 }
 
 /// `bytes` as text that is safe to print: UTF-8 as it is, except control characters and bytes

@@ -45,7 +45,7 @@ fn no_server_is_one_line_naming_the_server_command() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        format!("error: no server at {addr}: start it in another terminal with `cargo server echo`\n")
+        format!("error: no server at {addr}: start it in another terminal with `cargo server echo --addr {addr}`\n")
     );
 }
 
@@ -87,22 +87,45 @@ fn ctrl_c_in_the_chat_client_leaves_the_room_politely() {
     assert!(child.wait().unwrap().success());
 }
 
-/// An HTTP client started as a user starts it, its standard input kept open like a keyboard's.
+/// An HTTP client started as a user starts it, its standard input kept open like a keyboard's;
+/// what it logs (standard error) and what it shows (standard output), line by line.
 #[cfg(unix)]
-fn http_client(args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader};
+fn http_client(args: &[&str]) -> (std::process::Child, Lines, Lines) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_client"))
         .args(args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || stderr.lines().map_while(Result::ok).try_for_each(|line| tx.send(line)));
-    (child, log)
+    let log = lines(child.stderr.take().unwrap());
+    let shown = lines(child.stdout.take().unwrap());
+    (child, log, shown)
+}
+
+type Lines = std::sync::mpsc::Receiver<String>;
+
+/// The lines still to come until the stream ends (its writer exited), within the deadline.
+#[cfg(unix)]
+fn to_the_end(lines: &Lines) -> Vec<String> {
+    let deadline = std::time::Instant::now() + support::DEADLINE;
+    let mut all = Vec::new();
+    while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        all.push(line);
+    }
+    all
+}
+
+/// Every line `from` gives, handed over as it comes.
+#[cfg(unix)]
+fn lines(from: impl std::io::Read + Send + 'static) -> Lines {
+    use std::io::{BufRead, BufReader};
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        BufReader::new(from).lines().map_while(Result::ok).try_for_each(|l| tx.send(l))
+    });
+    lines
 }
 
 /// Waits (bounded) for the child to exit; its status.
@@ -126,20 +149,25 @@ fn http_clients_end_with_a_clear_line_and_exit_0_when_the_server_stops() {
     use server::lessons::http_chat;
     for lesson in ["poll", "long-poll", "stream"] {
         let hub = std::sync::Arc::new(Hub::new(Limits::default()));
+        hub.post("lobby", "earlier", "before you came").unwrap();
         let mut server = support::start(move |listener, shutdown| {
             http_chat::run(listener, shutdown, hub, Default::default())
         });
         let addr = server.addr.to_string();
-        let (mut child, log) = http_client(
+        let (mut child, log, shown) = http_client(
             &[lesson, "--addr", &addr, "--interval", "0.05"][..if lesson == "poll" { 5 } else { 3 }],
         );
         let started = log.recv_timeout(support::DEADLINE).expect("the client said nothing");
         assert!(started.contains(&format!("http://{addr}/")), "{started}");
-        // Let the first request reach the server, then stop it as Ctrl-C does.
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // The server has answered once when the client shows the room's message (an event, not
+        // a pause that a busy machine outlasts); then stop it as Ctrl-C does.
+        let answered = shown.recv_timeout(support::DEADLINE).expect("the client showed nothing");
+        assert_eq!(answered, "earlier: before you came", "{lesson}");
         server.stop_within(support::DEADLINE).unwrap();
         let status = exit_within(&mut child, support::DEADLINE);
-        let said: Vec<String> = log.try_iter().collect();
+        // Everything it logged, to the end of its stderr: the lines may still be on their way
+        // through the pipe after the process has exited.
+        let said = to_the_end(&log);
         assert!(status.success(), "{lesson}: {said:?}");
         assert!(
             said.iter().any(|l| l.contains(&addr) && (l.contains("goodbye") || l.contains("has stopped"))),
@@ -160,7 +188,8 @@ fn http_clients_stop_at_the_end_of_their_input() {
     let server =
         support::start(move |listener, shutdown| http_chat::run(listener, shutdown, hub, Default::default()));
     for lesson in ["poll", "long-poll", "stream"] {
-        let (mut child, _log) = http_client(&[lesson, "--addr", &server.addr.to_string(), "--nick", "piped"]);
+        let (mut child, _log, _shown) =
+            http_client(&[lesson, "--addr", &server.addr.to_string(), "--nick", "piped"]);
         child.stdin.take().unwrap().write_all(b"one line, then the end\n").unwrap(); // dropped: end of input
         assert!(exit_within(&mut child, support::DEADLINE).success(), "{lesson}");
     }

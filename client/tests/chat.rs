@@ -356,16 +356,36 @@ fn the_chat_client_ends_when_the_input_ends_and_when_the_server_goes() {
     assert!(shown.contains("* you are now piped in room1\n[you] first\n[you] second\n* bye\n"), "{shown}");
 
     let mut server = server;
+    // dave is in the room first, so he hears carol arrive: wait for that event, not for a
+    // number of round trips (which a busy machine outruns).
+    let [mut dave] = members(server.addr, &["dave"]).try_into().unwrap();
     let (_typing, keys) = mpsc::channel();
     let (_sender, client) = chat_client(server.addr, "carol", Keyboard(keys, Vec::new()));
-    let [mut dave] = members(server.addr, &["dave"]).try_into().unwrap();
-    // carol's client renames itself on its own thread: ask until the rename has happened.
-    let settled = (0..200).any(|_| {
-        dave.send("/who\n");
-        let who = (0..20).map(|_| dave.line()).find(|l| l.starts_with("* in lobby: ")).unwrap();
-        who == "* in lobby: carol, dave"
-    });
-    assert!(settled, "carol never arrived");
-    server.stop_within(Duration::from_secs(1)).unwrap();
+    let arrived = (0..10).any(|_| dave.line().ends_with(" is now known as carol"));
+    assert!(arrived, "dave never heard carol arrive");
+    server.stop_within(support::DEADLINE).unwrap();
     assert_eq!(client.join().unwrap().last().unwrap(), common::GOODBYE);
+}
+
+#[test]
+fn quiet_hides_comings_and_goings_from_one_member_only() {
+    let server = chat_server(Limits::default());
+    let [mut teacher, mut bob] = members(server.addr, &["teacher", "bob"]).try_into().unwrap();
+    teacher.send("/quiet\n");
+    until(
+        &mut teacher,
+        "* quiet: you no longer see others enter, leave or change names; /quiet shows them again",
+        1,
+    );
+    let mut student = member(server.addr, "minji");
+    student.send("hello\n");
+    student.send("/quit\n");
+    until(&mut student, "* bye", 10);
+    // bob sees all of it; the teacher, the message only (the next line after it is the reply
+    // to /who: nothing came in between).
+    for line in ["* guest-3 has entered lobby", "minji: hello", "* minji has left the chat"] {
+        assert!(until(&mut bob, line, 10).iter().all(|l| !l.contains("minji:")), "{line}");
+    }
+    assert!(until(&mut teacher, "minji: hello", 1).is_empty());
+    assert_eq!(drain(&mut teacher), Vec::<String>::new());
 }

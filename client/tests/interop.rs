@@ -65,7 +65,13 @@ fn finish(
             printed.push(line);
         }
         if let Some(status) = child.try_wait().unwrap() {
-            printed.extend(lines.try_iter());
+            // The last lines may still be in the pipe: read to its end (the reader thread then
+            // drops its sender), within the same deadline.
+            while let Ok(line) =
+                lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            {
+                printed.push(line);
+            }
             return (status.success(), printed);
         }
         if std::time::Instant::now() > deadline {
@@ -136,7 +142,10 @@ fn browser_script(script: &str) {
     let (server, tcp) = lab_server();
     let url = format!("http://{}/", server.addr);
     let mut command = Command::new("node");
-    command.current_dir(&browser_dir).env("CHROMIUM", &chromium).args([script, &url, &tcp.to_string()]);
+    // The layout check leaves its pictures here, to look at: lab-laptop.png, lab-phone.png.
+    let screenshots = env!("CARGO_TARGET_TMPDIR");
+    command.current_dir(&browser_dir).env("CHROMIUM", &chromium).env("SCREENSHOTS", screenshots);
+    command.args([script, &url, &tcp.to_string()]);
     let (child, lines) = spawn(&mut command, "install Node.js 18 or later");
     let (ok, printed) = finish(child, lines, std::time::Duration::from_secs(90));
     assert!(

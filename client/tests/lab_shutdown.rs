@@ -1,6 +1,8 @@
 //! Ctrl-C on the lab under load: a few hundred mixed clients (TCP members, WebSocket members,
 //! streams, long-polls, pollers) with traffic, then the trigger. Every client is told, and the
-//! lab's `run` returns within a second or two.
+//! lab's `run` returns: within a second on an idle machine; on a busy one the handlers take longer
+//! to write their goodbyes, and the grace waits for them while they keep finishing (up to
+//! `common::shutdown::LAST_CALL`), so the bound here is that plus the time to join the threads.
 
 mod support;
 
@@ -121,23 +123,34 @@ fn poller(addr: SocketAddr, ready: Arc<Barrier>) -> JoinHandle<Told> {
             let mut line = String::new();
             match reader.read_line(&mut line) {
                 Ok(0) => return Ok(()), // closed before it read the request
+                // The same, when our request reached a socket the server had closed (an idle
+                // keep-alive connection, closed at the trigger): its kernel answers with a reset.
+                // Nothing of an answer had come: the request was never read (RFC 9112, 9.6).
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(()),
                 Ok(_) if line.starts_with("HTTP/1.1 200") => {}
                 Ok(_) => return Err(format!("poll got {line:?}")),
                 Err(e) => return Err(format!("poll: {e}")),
             }
-            let mut length = 0;
+            let (mut length, mut last) = (0, false);
             loop {
                 line.clear();
                 reader.read_line(&mut line).map_err(|e| format!("poll head: {e}"))?;
                 if line == "\r\n" || line.is_empty() {
                     break;
                 }
-                if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                let lower = line.to_ascii_lowercase();
+                if let Some(n) = lower.strip_prefix("content-length:") {
                     length = n.trim().parse().unwrap_or(0);
                 }
+                last |= lower.trim_end() == "connection: close";
             }
             let mut body = vec![0u8; length];
             reader.read_exact(&mut body).map_err(|e| format!("poll body cut: {e}"))?;
+            // The server said this was the last answer on this connection: a client that sent
+            // another request now would race the server's close.
+            if last {
+                return Ok(());
+            }
             thread::sleep(Duration::from_millis(5));
         }
         Ok(())
@@ -145,7 +158,7 @@ fn poller(addr: SocketAddr, ready: Arc<Barrier>) -> JoinHandle<Told> {
 }
 
 #[test]
-fn ctrl_c_under_mixed_load_tells_every_client_and_stops_within_two_seconds() {
+fn ctrl_c_under_mixed_load_tells_every_client_and_stops() {
     let limits = Limits { max_members: 1000, ..Limits::default() };
     let (mut lab, tcp) = support::lab(limits, Default::default());
     let web = lab.addr;
@@ -179,7 +192,8 @@ fn ctrl_c_under_mixed_load_tells_every_client_and_stops_within_two_seconds() {
     // Traffic for a moment, then Ctrl-C in the middle of it.
     thread::sleep(Duration::from_millis(500));
     let triggered = Instant::now();
-    lab.stop_within(Duration::from_secs(2)).expect("the lab failed");
+    let bound = common::shutdown::LAST_CALL + DEADLINE;
+    lab.stop_within(bound).expect("the lab failed");
     let took = triggered.elapsed();
     stop.store(true, Ordering::SeqCst);
     let mut untold = Vec::new();
@@ -189,5 +203,6 @@ fn ctrl_c_under_mixed_load_tells_every_client_and_stops_within_two_seconds() {
         }
     }
     assert!(untold.is_empty(), "{} of {clients} clients were not told: {untold:#?}", untold.len());
-    assert!(took < Duration::from_secs(2), "the lab took {took:?} to stop");
+    eprintln!("{clients} clients: the lab stopped {took:?} after the trigger");
+    assert!(took < bound, "the lab took {took:?} to stop");
 }

@@ -64,17 +64,24 @@ impl Viewer {
 
     /// Every event's data up to and including the first that holds `wanted`.
     fn until(&mut self, wanted: &str) -> String {
+        self.until_all(&[wanted])
+    }
+
+    /// Every event's data until each of `wanted` has been seen, in whatever order: the events
+    /// of a connection's reader and of its writer are two threads', and a busy machine may
+    /// report a write after the read it caused.
+    fn until_all(&mut self, wanted: &[&str]) -> String {
         let deadline = Instant::now() + DEADLINE;
         let mut seen = String::new();
         while Instant::now() < deadline {
             let (_, data) = self.event();
             seen.push_str(&data);
             seen.push('\n');
-            if data.contains(wanted) {
+            if wanted.iter().all(|w| seen.contains(w)) {
                 return seen;
             }
         }
-        panic!("the viewer never saw {wanted:?}; it saw:\n{seen}");
+        panic!("the viewer never saw all of {wanted:?}; it saw:\n{seen}");
     }
 }
 
@@ -111,7 +118,7 @@ fn a_viewer_sees_its_own_heads_and_frames_and_nobody_elses() {
     let welcome = socket.read().unwrap();
     assert!(welcome.to_text().unwrap().starts_with("* "), "{welcome:?}");
     socket.send(tungstenite::Message::text("/nick wirewatcher")).unwrap();
-    let seen = viewer.until("/nick wirewatcher");
+    let seen = viewer.until_all(&["/nick wirewatcher", "ws    FIN=1 opcode=1 (text) MASK=0"]);
     assert!(seen.contains("http  HTTP/1.1 101 Switching Protocols"), "{seen}");
     assert!(seen.contains("ws    FIN=1 opcode=1 (text) MASK=0"), "a frame the server wrote: {seen}");
     assert!(seen.contains("ws    FIN=1 opcode=1 (text) MASK=1"), "the frame the server read: {seen}");

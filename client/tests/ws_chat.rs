@@ -158,6 +158,14 @@ fn the_page_is_served_and_only_its_own_origin_may_open_a_websocket() {
         assert!(response.contains(transport), "the page offers no {transport}");
     }
 
+    // The icon every browser asks for on its own: an answer, not a 404 in the log.
+    let mut icon = TcpStream::connect(server.addr).unwrap();
+    write!(icon, "GET /favicon.ico HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr).unwrap();
+    let mut response = String::new();
+    icon.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("Content-Type: image/svg+xml") && response.ends_with("</svg>"), "{response}");
+
     let own = format!("http://{}", server.addr);
     for origin in [None, Some(own.as_str()), Some("http://trusted.example")] {
         let mut ws = ws_client(server.addr, origin).unwrap_or_else(|e| panic!("{origin:?} refused: {e}"));

@@ -91,12 +91,25 @@ pub fn connect(addr: &str, lesson: &str) -> Result<TcpStream, String> {
 pub fn explain_connect_error(addr: SocketAddr, lesson: &str, err: &io::Error) -> String {
     match err.kind() {
         io::ErrorKind::ConnectionRefused => {
-            format!("no server at {addr}: start it in another terminal with `cargo server {lesson}`")
+            format!(
+                "no server at {addr}: start it in another terminal with `{}`",
+                server_command(lesson, addr)
+            )
         }
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
             format!("no answer from {addr} (the connection timed out): is the address right, and is a firewall in the way?")
         }
         _ => format!("cannot connect to {addr}: {err}"),
+    }
+}
+
+/// The command that starts `lesson`'s server where the client looked for it. With `--addr`
+/// always, so the hint works as it is, also when the client was given another address.
+fn server_command(lesson: &str, addr: SocketAddr) -> String {
+    match lesson {
+        // The lab listens on two ports, with flags of its own (`--tcp`, `--http`).
+        "lab" => "cargo server lab".into(),
+        _ => format!("cargo server {lesson} --addr {addr}"),
     }
 }
 
@@ -138,5 +151,17 @@ mod tests {
                 Err(e) => panic!("connect {i} of {CLIENTS}, none accepted yet: {e}"),
             }
         }
+    }
+
+    #[test]
+    fn the_hint_is_a_command_that_starts_the_server_where_the_client_looked() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let hint = |lesson, addr: &str| explain_connect_error(addr.parse().unwrap(), lesson, &refused);
+        assert!(hint("lifecycle", "127.0.0.1:7878")
+            .ends_with("with `cargo server lifecycle --addr 127.0.0.1:7878`"));
+        assert!(
+            hint("lifecycle", "127.0.0.1:1").ends_with("with `cargo server lifecycle --addr 127.0.0.1:1`")
+        );
+        assert!(hint("lab", "127.0.0.1:8080").ends_with("with `cargo server lab`"));
     }
 }

@@ -10,6 +10,7 @@
 //! | `/join ROOM`         | leave your room and enter ROOM            |
 //! | `/leave`             | go back to the lobby                      |
 //! | `/rooms`, `/who`     | list the rooms, or who is in yours        |
+//! | `/quiet`             | hide (or show) who enters and leaves      |
 //! | `/help`, `/quit`     | the command list; leave the chat          |
 //! | anything else        | a message to everyone in your room        |
 //!
@@ -45,6 +46,8 @@ pub enum Command {
     Rooms,
     Who,
     Help,
+    /// Hides (or shows again) the notices of others entering, leaving and renaming.
+    Quiet,
     Quit,
     Say(String),
     /// Blank lines are ignored, not sent.
@@ -70,6 +73,7 @@ impl Command {
             ("rooms", _) => Command::Rooms,
             ("who", _) => Command::Who,
             ("help", _) => Command::Help,
+            ("quiet", _) => Command::Quiet,
             ("quit", _) => Command::Quit,
             _ => Command::Invalid(format!("unknown command /{}; /help lists the commands", sanitize(name))),
         }
@@ -78,7 +82,7 @@ impl Command {
 
 /// The `/help` text, one notice per line.
 pub const HELP: &[&str] = &[
-    "commands: /nick NAME, /join ROOM, /leave (back to the lobby), /rooms, /who, /help, /quit",
+    "commands: /nick NAME, /join ROOM, /leave (back to the lobby), /rooms, /who, /quiet, /help, /quit",
     "anything else is a message to everyone in your room",
 ];
 
@@ -195,6 +199,7 @@ mod tests {
         assert_eq!(Command::parse("/join  games "), Command::Join("games".into()));
         assert_eq!(Command::parse("/join"), Command::Invalid("usage: /join ROOM".into()));
         assert_eq!(Command::parse("/who"), Command::Who);
+        assert_eq!(Command::parse("/quiet"), Command::Quiet);
         assert_eq!(Command::parse("hello /who"), Command::Say("hello /who".into()));
         assert_eq!(Command::parse("   "), Command::Nothing);
         assert!(

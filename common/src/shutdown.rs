@@ -20,11 +20,14 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown as Half, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long handlers have, after the trigger, to say goodbye before their sockets are closed
-/// under them.
+/// under them: counted from the last one that finished, while they keep finishing.
 pub const GRACE: Duration = Duration::from_millis(500);
+/// The grace never runs past this, however busy the machine: then every socket still watched
+/// is closed.
+pub const LAST_CALL: Duration = Duration::from_millis(1500);
 
 /// A cloneable stop signal for one server. Every clone is the same signal.
 #[derive(Clone, Default)]
@@ -93,10 +96,8 @@ impl Shutdown {
             handle.shutdown(Half::Read);
         }
         let late = self.clone();
-        let armed = std::thread::Builder::new().name("shutdown grace".into()).spawn(move || {
-            std::thread::sleep(GRACE);
-            late.close_all();
-        });
+        let armed =
+            std::thread::Builder::new().name("shutdown grace".into()).spawn(move || late.close_stuck());
         if let Err(e) = armed {
             log::warn!("cannot start the shutdown timer ({e}): closing every connection now");
             self.close_all();
@@ -169,12 +170,29 @@ impl Shutdown {
         Tracked { shutdown: self.clone(), id }
     }
 
+    /// After the trigger: waits while the handlers finish (a handler that is done stops being
+    /// watched), and closes the connections still watched once none has finished for [`GRACE`],
+    /// or at [`LAST_CALL`]. On a busy machine hundreds of handlers write their goodbyes slowly,
+    /// but they keep finishing; one stuck writing to a client that stopped reading never does.
+    fn close_stuck(&self) {
+        let started = Instant::now();
+        let (mut left, mut progress) = (self.lock().connections.len(), started);
+        while left > 0 && progress.elapsed() < GRACE && started.elapsed() < LAST_CALL {
+            std::thread::sleep(GRACE / 10);
+            let now = self.lock().connections.len();
+            if now < left {
+                (left, progress) = (now, Instant::now());
+            }
+        }
+        self.close_all();
+    }
+
     /// Shuts every watched connection down in both directions: a handler blocked in `write` to
-    /// a client that stopped reading gets an error and returns. `trigger` calls it [`GRACE`] later.
+    /// a client that stopped reading gets an error and returns. The grace ends with it.
     pub fn close_all(&self) {
         let state = self.lock();
         if !state.connections.is_empty() {
-            log::warn!("{} connection(s) still busy after {GRACE:?}: closing them", state.connections.len());
+            log::warn!("{} connection(s) still busy after the grace: closing them", state.connections.len());
         }
         for handle in state.connections.values() {
             handle.shutdown(Half::Both);
@@ -357,6 +375,31 @@ mod tests {
         shutdown.trigger();
         assert!(writer.join().unwrap(), "the write never failed");
         assert!(started.elapsed() >= GRACE, "cut before the grace was over");
+    }
+
+    #[test]
+    fn the_grace_lasts_while_handlers_keep_finishing() {
+        // Six slow handlers (a busy machine), each finishing 150 ms after the one before: the
+        // last one writes its goodbye 900 ms after the trigger, long after a fixed grace would
+        // have cut it, and within the grace of the one before it.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let shutdown = Shutdown::new();
+        let step = GRACE * 3 / 10;
+        let mut peers = Vec::new();
+        let handlers: Vec<_> = (1..=6u32)
+            .map(|i| {
+                peers.push(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+                let mut conn = shutdown.watch(listener.accept().unwrap().0);
+                std::thread::spawn(move || {
+                    std::thread::sleep(step * i);
+                    conn.write_all(b"goodbye\n").is_ok()
+                })
+            })
+            .collect();
+        shutdown.trigger();
+        for (i, handler) in handlers.into_iter().enumerate() {
+            assert!(handler.join().unwrap(), "handler {i} was cut while the others were still finishing");
+        }
     }
 
     #[test]

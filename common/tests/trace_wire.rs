@@ -197,3 +197,14 @@ fn set_layer_starts_both_directions_afresh() {
     let lines = decoded(&kept.lock().unwrap());
     assert_eq!(lines.last().unwrap(), "ws    FIN=1 opcode=9 (ping) MASK=0 len=0 (head 2 bytes)");
 }
+
+#[test]
+fn a_body_preview_is_cut_between_characters_never_inside_one() {
+    // 119 bytes of ASCII, then Hangul (3 bytes each): byte 120 is the second byte of a syllable.
+    let text = format!("{}{}", "a".repeat(119), "한국어".repeat(5));
+    let response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}", text.len());
+    let views = decode_reads(Layer::Http, &[response.as_bytes()]);
+    let body = views.iter().find(|v| v.starts_with("http  body: \"")).expect("a body preview");
+    assert_eq!(body, &format!("http  body: \"{}\" … 45 more bytes", "a".repeat(119)));
+    assert!(!body.contains("\\x"), "a character was cut: {body}");
+}

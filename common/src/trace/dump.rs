@@ -58,7 +58,7 @@ fn is_printable_ascii(byte: u8) -> bool {
 /// `bytes` as text that is safe to print, in double quotes, cut after `limit` bytes with a
 /// count of the rest: `"hello\r\n"`, `"\x1b[2J"`, `"aaaa" … 4,096 more bytes`.
 pub fn quoted(bytes: &[u8], limit: usize) -> String {
-    let shown = &bytes[..bytes.len().min(limit)];
+    let shown = head(bytes, limit);
     let mut out = String::from("\"");
     escape_into(&mut out, shown, true);
     out.push('"');
@@ -71,13 +71,33 @@ pub fn quoted(bytes: &[u8], limit: usize) -> String {
 /// `bytes` as text that is safe to print, unquoted (for HTTP head lines, which read best as
 /// they were sent), cut after `limit` bytes like [`quoted`].
 pub fn escaped(bytes: &[u8], limit: usize) -> String {
-    let shown = &bytes[..bytes.len().min(limit)];
+    let shown = head(bytes, limit);
     let mut out = String::new();
     escape_into(&mut out, shown, false);
     if bytes.len() > shown.len() {
         let _ = write!(out, " … {} more bytes", thousands((bytes.len() - shown.len()) as u64));
     }
     out
+}
+
+/// The first `limit` bytes of `bytes` at most, not ending in the middle of a character: cut
+/// after two of its three bytes, a Hangul syllable showed as `\xed\x84`. A character the limit
+/// would cut is left out whole, and counted with the bytes left out.
+pub fn head(bytes: &[u8], limit: usize) -> &[u8] {
+    if bytes.len() <= limit {
+        return bytes;
+    }
+    let shown = &bytes[..limit];
+    &shown[..limit - incomplete_tail(shown)]
+}
+
+/// How many bytes at the end of `bytes` are the start of a UTF-8 character still to come (a
+/// character is at most 4 bytes, so at most 3 can be waiting).
+pub fn incomplete_tail(bytes: &[u8]) -> usize {
+    let waiting = |i: usize| {
+        std::str::from_utf8(&bytes[i..]).is_err_and(|e| e.valid_up_to() == 0 && e.error_len().is_none())
+    };
+    (bytes.len().saturating_sub(3)..bytes.len()).find(|&i| waiting(i)).map_or(0, |i| bytes.len() - i)
 }
 
 /// The escaping itself: printable characters as they are; `\\`, `\n`, `\r`, `\t`, `\0` as in
@@ -134,4 +154,21 @@ pub fn thousands(n: u64) -> String {
         out.push(digit);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_never_splits_a_character() {
+        let hangul = "가나다".as_bytes(); // three bytes each
+        assert_eq!(quoted(hangul, 4), "\"가\" … 6 more bytes");
+        assert_eq!(escaped(hangul, 6), "가나 … 3 more bytes");
+        assert_eq!(quoted(hangul, 9), "\"가나다\"");
+        // Bytes that are not UTF-8 are still shown, escaped, wherever the cut falls.
+        assert_eq!(quoted(b"ab\xff\xfe", 3), "\"ab\\xff\" … 1 more bytes");
+        assert_eq!(incomplete_tail("가".as_bytes()), 0);
+        assert_eq!(incomplete_tail(&"가".as_bytes()[..2]), 2);
+    }
 }

@@ -12,7 +12,7 @@
 //! cannot follow (a head over [`HEAD_LIMIT`], an unreadable length) it says once, and shows the
 //! rest as raw bytes only.
 
-use super::dump::{escaped, quoted, thousands, PREVIEW_BYTES};
+use super::dump::{escaped, incomplete_tail, quoted, thousands, PREVIEW_BYTES};
 use super::{engineio, Views};
 use crate::sio::Version;
 
@@ -213,11 +213,14 @@ fn take_body(left: &mut u64, preview: &mut Vec<u8>, bytes: &[u8]) -> (usize, boo
     (taken, *left == 0)
 }
 
-/// The start of a body of `total` bytes, escaped, and how many bytes were left out.
+/// The start of a body of `total` bytes, escaped, and how many bytes were left out. A preview
+/// cut short may end in the middle of a character: that character is left out too.
 fn shown(preview: &[u8], total: u64) -> String {
-    let rest = total - preview.len() as u64;
+    let whole =
+        if (preview.len() as u64) < total { preview.len() - incomplete_tail(preview) } else { preview.len() };
+    let rest = total - whole as u64;
     let cut = if rest > 0 { format!(" … {} more bytes", thousands(rest)) } else { String::new() };
-    format!("{}{cut}", quoted(preview, PREVIEW_BYTES))
+    format!("{}{cut}", quoted(&preview[..whole], PREVIEW_BYTES))
 }
 
 /// How many bytes of `more` complete the head that starts with `head`, if they do: the head

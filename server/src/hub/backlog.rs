@@ -27,6 +27,10 @@ impl Hub {
         let mut behind: Option<Outbox> = None;
         let mut dropped = Vec::new();
         for id in state.rooms.get(room).map(|r| &r.members).into_iter().flatten() {
+            // A member that stepped away has no reader to wait for or to drop.
+            if state.is_away(*id) {
+                continue;
+            }
             let outbox = &state.members[id].outbox;
             match outbox.backlog(now, mark, patience, stall) {
                 // A member on its way out is not waited for; its own thread removes it.

@@ -25,6 +25,14 @@ pub enum EventKind {
     Renamed { from: String, to: String },
 }
 
+impl EventKind {
+    /// Someone entering, leaving or renaming: what `/quiet` hides from a member. In a class of
+    /// thirty these are most of the lines; the messages are what people came for.
+    pub fn is_presence(&self) -> bool {
+        !matches!(self, EventKind::Message { .. })
+    }
+}
+
 /// Why a member left a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaveReason {

@@ -19,7 +19,7 @@ pub enum AfterCommand {
 }
 
 /// Notices for the caller, or the reason its command was refused.
-type Reply = Result<Vec<String>, String>;
+pub(super) type Reply = Result<Vec<String>, String>;
 
 impl Hub {
     /// Adds a member with a guest nickname to the lobby, or says why not.
@@ -45,7 +45,10 @@ impl Hub {
         let _ = outbox.try_send(Delivery::Notice(protocol::whereabouts(&nick, LOBBY)));
         info!("{nick} joined the chat");
         let skeleton = skeleton(&nick);
-        state.members.insert(id, Member { nick, skeleton, room: String::new(), outbox, kick });
+        state.members.insert(
+            id,
+            Member { nick, skeleton, room: String::new(), outbox, kick, quiet: false, away: None },
+        );
         self.enter(&mut state, id, LOBBY, &mut kicks);
         finish(state, kicks);
         Ok(id)
@@ -77,6 +80,7 @@ impl Hub {
             Command::Rooms => Ok(vec![state.room_list()]),
             Command::Who => Ok(vec![state.who(&room)]),
             Command::Help => Ok(protocol::HELP.iter().map(|line| line.to_string()).collect()),
+            Command::Quiet => Ok(vec![state.toggle_quiet(id)]),
             Command::Quit => {
                 state.tell(id, Delivery::Notice("bye".into()));
                 finish(state, kicks);
@@ -85,10 +89,7 @@ impl Hub {
             Command::Nothing => Ok(vec![]),
             Command::Invalid(error) => Err(error),
         };
-        match reply {
-            Ok(notices) => notices.into_iter().for_each(|n| state.tell(id, Delivery::Notice(n))),
-            Err(error) => state.tell(id, Delivery::Error(error)),
-        }
+        state.reply(id, reply);
         finish(state, kicks);
         AfterCommand::Stay
     }
@@ -144,14 +145,7 @@ impl Hub {
             Some(owner) if owner == id && state.members[&id].nick == new => {
                 return Err(format!("you are {new} already"))
             }
-            Some(owner) if owner != id => {
-                let taken = &state.members[&owner].nick;
-                return Err(if taken.to_lowercase() == new.to_lowercase() {
-                    format!("the nickname {new} is taken; pick another")
-                } else {
-                    format!("the nickname {new} looks too much like {taken}, who is here; pick another")
-                });
-            }
+            Some(owner) if owner != id => return Err(state.taken(new, owner)),
             _ => {}
         }
         self.claim_nick(state, new)?;
@@ -168,7 +162,7 @@ impl Hub {
         Ok(vec![protocol::whereabouts(new, &room)])
     }
 
-    fn move_to(&self, state: &mut State, id: MemberId, to: &str, kicks: &mut Kicks) -> Reply {
+    pub(super) fn move_to(&self, state: &mut State, id: MemberId, to: &str, kicks: &mut Kicks) -> Reply {
         check_room(to)?;
         let member = &state.members[&id];
         let (nick, from) = (member.nick.clone(), member.room.clone());
@@ -181,7 +175,7 @@ impl Hub {
         Ok(vec![protocol::whereabouts(&nick, to)])
     }
 
-    fn enter(&self, state: &mut State, id: MemberId, room: &str, kicks: &mut Kicks) {
+    pub(super) fn enter(&self, state: &mut State, id: MemberId, room: &str, kicks: &mut Kicks) {
         let member = state.members.get_mut(&id).expect("entering member exists");
         member.room = room.to_string();
         let nick = member.nick.clone();
@@ -214,15 +208,44 @@ impl Hub {
 
 impl State {
     /// The member whose nickname looks like `nick` (see `nick::skeleton`), if any.
-    fn nick_owner(&self, nick: &str) -> Option<MemberId> {
+    pub(super) fn nick_owner(&self, nick: &str) -> Option<MemberId> {
         let wanted = skeleton(nick);
         self.members.iter().find(|(_, m)| m.skeleton == wanted).map(|(id, _)| *id)
+    }
+
+    /// Why `nick` cannot be had: member `owner`'s nickname is it, or looks like it.
+    pub(super) fn taken(&self, nick: &str, owner: MemberId) -> String {
+        let taken = &self.members[&owner].nick;
+        if taken.to_lowercase() == nick.to_lowercase() {
+            format!("the nickname {nick} is taken; pick another")
+        } else {
+            format!("the nickname {nick} looks too much like {taken}, who is here; pick another")
+        }
+    }
+
+    /// A command's notices, or its refusal, to member `id`.
+    pub(super) fn reply(&self, id: MemberId, reply: Reply) {
+        match reply {
+            Ok(notices) => notices.into_iter().for_each(|n| self.tell(id, Delivery::Notice(n))),
+            Err(error) => self.tell(id, Delivery::Error(error)),
+        }
     }
 
     fn tell(&self, id: MemberId, delivery: Delivery) {
         if let Some(member) = self.members.get(&id) {
             // A full outbox here means the member is about to be dropped anyway.
             let _ = member.outbox.try_send(delivery);
+        }
+    }
+
+    /// `/quiet`: hides the comings and goings of others from member `id`, or shows them again.
+    fn toggle_quiet(&mut self, id: MemberId) -> String {
+        let member = self.members.get_mut(&id).expect("the caller checked the member");
+        member.quiet = !member.quiet;
+        if member.quiet {
+            "quiet: you no longer see others enter, leave or change names; /quiet shows them again".into()
+        } else {
+            "you see others enter, leave and change names again".into()
         }
     }
 

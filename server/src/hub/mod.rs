@@ -23,12 +23,13 @@
 //! The jobs, one file each: `members` (joining, commands, leaving), `rooms` (rooms, eviction,
 //! publishing, flood control), `history` (what happened after id N, and waiting for it),
 //! `watchers` (streams), `outbox` (the queue and its gauge), `event` (what is said, as lines),
-//! `nick` (when two nicknames look the same).
+//! `nick` (when two nicknames look the same), `away` (switching transport without leaving).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+mod away;
 mod backlog;
 pub mod broker;
 mod event;
@@ -72,6 +73,10 @@ pub const STALL: Duration = Duration::from_secs(5);
 pub const OUTBOX_CAPACITY: usize = 4 * FLOOD_MARK;
 /// Events each room remembers for clients that ask what they missed.
 pub const HISTORY_LEN: usize = 100;
+/// A member that joined under its own nickname (the lab's page) and whose connection ended
+/// without `/quit` keeps its place this long: joining again under that name within it is the
+/// same presence, with no notices (switching transport on the page). See `away`.
+pub const SWITCH_GRACE: Duration = Duration::from_secs(5);
 
 /// The hub's limits; tests shrink them to reach each one quickly.
 #[derive(Debug, Clone)]
@@ -83,6 +88,7 @@ pub struct Limits {
     pub stall: Duration,
     pub outbox_capacity: usize,
     pub history_len: usize,
+    pub switch_grace: Duration,
 }
 
 impl Default for Limits {
@@ -95,6 +101,7 @@ impl Default for Limits {
             stall: STALL,
             outbox_capacity: OUTBOX_CAPACITY,
             history_len: HISTORY_LEN,
+            switch_grace: SWITCH_GRACE,
         }
     }
 }
@@ -137,6 +144,11 @@ struct Member {
     room: String,
     outbox: Outbox,
     kick: Kick,
+    /// Said `/quiet`: gets no notices of others entering, leaving or renaming (the room's
+    /// history still has them, one line per person).
+    quiet: bool,
+    /// Its connection ended without `/quit`, and it may be back soon (see `away`).
+    away: Option<away::Away>,
 }
 
 /// Connections to cut once the lock is released (cutting one never needs the hub).

@@ -156,8 +156,13 @@ impl Hub {
             if r.history.len() > self.limits.history_len {
                 r.forgotten_up_to = r.history.pop_front().map_or(0, |e| e.id);
             }
+            let presence = event.kind.is_presence();
             for id in &r.members {
-                match self.offer(&state.members[id].outbox, &event, now) {
+                let member = &state.members[id];
+                if (presence && member.quiet) || member.away.is_some() {
+                    continue;
+                }
+                match self.offer(&member.outbox, &event, now) {
                     // Its connection is ending, and its own thread will say why (`Leaving`).
                     Ok(()) | Err(None) => {}
                     Err(Some(LeaveReason::TooSlow)) if closing => {}

@@ -291,3 +291,32 @@ fn a_member_whose_writer_just_ended_leaves_with_the_reason_its_thread_gives() {
     say(&hub, &alice, "anyone?");
     assert_eq!(alice.lines(), ["* ghost has left the chat (connection lost)", "alice: anyone?"]);
 }
+
+#[test]
+fn a_quiet_member_hears_messages_but_not_comings_and_goings_and_the_history_keeps_them() {
+    let hub = hub(Limits::default());
+    let teacher = join(&hub, "teacher");
+    assert_eq!(hub.handle(teacher.id, Command::Quiet), AfterCommand::Stay);
+    assert_eq!(
+        teacher.lines(),
+        ["* quiet: you no longer see others enter, leave or change names; /quiet shows them again"]
+    );
+    let student = join(&hub, "minji");
+    say(&hub, &student, "hello");
+    hub.leave(student.id, LeaveReason::Quit);
+    assert_eq!(teacher.lines(), ["minji: hello"]);
+    // The room's history still says who came and went, one line per person.
+    let history: Vec<String> = hub.newer("lobby", 0).events.iter().map(|e| e.line()).collect();
+    assert!(history.ends_with(&[
+        "* guest-2 has entered lobby".to_string(),
+        "* guest-2 is now known as minji".into(),
+        "minji: hello".into(),
+        "* minji has left the chat".into(),
+    ]));
+    // /quiet again: the comings and goings show again.
+    hub.handle(teacher.id, Command::Quiet);
+    assert_eq!(teacher.lines(), ["* you see others enter, leave and change names again"]);
+    let late = join(&hub, "late");
+    let _ = late;
+    assert_eq!(teacher.lines(), ["* guest-3 has entered lobby", "* guest-3 is now known as late"]);
+}

@@ -31,6 +31,9 @@ use crate::sio::{self, Sio};
 
 /// The browser page, in the binary: no build step, no files to find at run time.
 pub const PAGE: &str = include_str!("../web/index.html");
+/// The tab's icon: every browser asks for `/favicon.ico` on its own, and a 404 in the log on
+/// every page load looks like a fault. A small SVG (a plug) answers it.
+pub const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="5" y="1" width="2" height="5" fill="#036"/><rect x="9" y="1" width="2" height="5" fill="#036"/><rect x="3" y="5" width="10" height="6" rx="2" fill="#064"/><rect x="7" y="11" width="2" height="4" fill="#064"/></svg>"##;
 
 /// The page's Korean (labels, its own notices) and its English/한국어 switch, loaded by the page.
 pub const PAGE_LANG: &str = include_str!("../web/lang.js");
@@ -85,7 +88,7 @@ pub fn run_with(
     Ok(())
 }
 
-/// The page and the WebSocket upgrade; everything else is lesson 5's.
+/// The page (and its icon) and the WebSocket upgrade; everything else is lesson 5's.
 fn route(connection: &mut Connection, request: Request, hub: &Hub, config: &Config) -> AfterResponse {
     match (request.method.as_str(), request.path()) {
         ("GET" | "HEAD", "/" | "/index.html") => {
@@ -100,6 +103,10 @@ fn route(connection: &mut Connection, request: Request, hub: &Hub, config: &Conf
         ("GET" | "HEAD", "/lang.js") => {
             let headers = [("Content-Type", "text/javascript; charset=utf-8"), ("Cache-Control", "no-cache")];
             connection.respond(http::OK, &headers, PAGE_LANG.as_bytes())
+        }
+        ("GET" | "HEAD", "/favicon.ico") => {
+            let headers = [("Content-Type", "image/svg+xml"), ("Cache-Control", "max-age=86400")];
+            connection.respond(http::OK, &headers, ICON.as_bytes())
         }
         // The WebSocket session takes over this connection until it ends. Another method gets
         // its 405 (with `Allow: GET`) from the upgrade's checks.

@@ -18,7 +18,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 
-use common::protocol::{Command, MAX_LINE_BYTES};
+use common::protocol::{Command, LOBBY, MAX_LINE_BYTES};
 use common::ws::{close_frame, EndReason, Reader, Writer};
 use common::Shutdown;
 use log::{debug, info, warn};
@@ -27,7 +27,7 @@ use tungstenite::Message;
 
 pub use crate::http::Origins;
 use crate::http::{self, AfterResponse, Connection, Request};
-use crate::hub::{AfterCommand, Delivery, Hub, Inbox, LeaveReason, Outbox};
+use crate::hub::{AfterCommand, Delivery, Hub, Inbox, Kick, LeaveReason, Outbox};
 use crate::workers::STACK_SIZE;
 use crate::ws;
 
@@ -76,18 +76,41 @@ pub fn join_chat(connection: &mut Connection, request: &Request, hub: &Hub) -> A
         warn!("{peer}: cannot start its writer");
         return AfterResponse::Close;
     };
-    let cut = writer.clone();
-    match hub.join(outbox.clone(), Box::new(move || cut.cut())) {
+    let kick = || -> Kick {
+        let cut = writer.clone();
+        Box::new(move || cut.cut())
+    };
+    // The lab's page joins under its own name (`/ws?nick=NICK&room=ROOM`): no guest step, and
+    // a switch of transport is one presence (`hub::away`). A name that is taken: a guest, told.
+    let asked = http::query(&request.target, "nick").and_then(Result::ok);
+    let room = http::query(&request.target, "room").and_then(Result::ok);
+    let joined = match &asked {
+        Some(nick) => {
+            hub.join_as(nick, room.as_deref().unwrap_or(LOBBY), outbox.clone(), kick()).or_else(|why| {
+                let member = hub.join(outbox.clone(), kick())?;
+                let _ = outbox.try_send(Delivery::Error(why));
+                Ok(member)
+            })
+        }
+        None => hub.join(outbox.clone(), kick()),
+    };
+    let mut away = None;
+    match joined {
         Ok(member) => {
             debug!("{peer} is member {member}");
-            let mut why = read_loop(&mut reader, member, hub, &outbox);
+            let (mut why, said_quit) = read_loop(&mut reader, member, hub, &outbox);
             // Stopping the server shut our reading side: that is not the member's doing. The
             // writer sends what is queued, then the goodbye (1001 Going Away).
             if connection.stopping() {
                 let _ = outbox.try_send(Delivery::Goodbye);
                 why = LeaveReason::Shutdown;
             }
-            hub.leave(member, why);
+            if asked.is_some() && !said_quit && why != LeaveReason::Shutdown {
+                hub.step_away(member, why);
+                away = Some(member);
+            } else {
+                hub.leave(member, why);
+            }
         }
         Err(refusal) => {
             warn!("refusing {peer}: {refusal}");
@@ -98,34 +121,39 @@ pub fn join_chat(connection: &mut Connection, request: &Request, hub: &Hub) -> A
     drop(outbox);
     let _ = writing.join();
     reader.finish();
+    // Its place is kept for a moment: back on another connection, or gone (and the room told).
+    if let Some(member) = away {
+        hub.await_return(member);
+    }
     AfterResponse::Close
 }
 
-/// Hands every line the client sends to the hub; returns why the client left.
-fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &Outbox) -> LeaveReason {
+/// Hands every line the client sends to the hub; returns why the client left, and whether it
+/// said so with `/quit` (rather than closing the connection, which a page switching transport does).
+fn read_loop(reader: &mut Reader, member: u64, hub: &Hub, outbox: &Outbox) -> (LeaveReason, bool) {
     loop {
         match reader.recv() {
             Ok(Message::Text(text)) => {
                 // A message is normally one line; a paste of several is several commands.
                 for line in text.lines() {
                     if hub.handle(member, Command::parse(line)) == AfterCommand::Quit {
-                        return LeaveReason::Quit;
+                        return (LeaveReason::Quit, true);
                     }
                 }
             }
             Ok(_) => {
                 let _ = outbox.try_send(Delivery::Error("this chat speaks text messages, not binary".into()));
             }
-            Err(EndReason::Closed(_)) => return LeaveReason::Quit,
+            Err(EndReason::Closed(_)) => return (LeaveReason::Quit, false),
             Err(end @ EndReason::Failed(..)) => {
                 info!("member {member}: {end}");
-                return LeaveReason::Lost;
+                return (LeaveReason::Lost, false);
             }
             // Our own Ctrl-C ends the stream this way too (it shut our reading side), and the
             // hub logs every departure with its reason: the detail is for `RUST_LOG=debug`.
             Err(end @ EndReason::Lost(_)) => {
                 debug!("member {member}: {end}");
-                return LeaveReason::Lost;
+                return (LeaveReason::Lost, false);
             }
         }
     }

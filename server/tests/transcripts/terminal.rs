@@ -5,6 +5,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,11 +15,16 @@ use crate::book::{self, repo_root};
 /// How long one step may take on a busy machine before the session fails.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long an exited program's output may take to come through the pipe.
+const PIPE_END: Duration = Duration::from_secs(5);
+
 /// One terminal of a session: a running program and everything it has printed so far.
 pub struct Terminal {
     pub child: Child,
     pub stdin: Option<ChildStdin>,
     pub output: Arc<Mutex<String>>,
+    /// Set when the reader has reached the end of the pipe: everything printed is in `output`.
+    pub ended: Arc<AtomicBool>,
     /// Lines already compared with the book.
     pub seen: usize,
     pub place: String,
@@ -72,7 +78,8 @@ pub fn start(command: &str, path: &Path, place: &str) -> Terminal {
         .spawn()
         .unwrap_or_else(|e| panic!("{place}: cannot start `{command}`: {e}"));
     let output = Arc::new(Mutex::new(String::new()));
-    let sink = output.clone();
+    let ended = Arc::new(AtomicBool::new(false));
+    let (sink, end) = (output.clone(), ended.clone());
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = reader.read(&mut buf) {
@@ -81,9 +88,10 @@ pub fn start(command: &str, path: &Path, place: &str) -> Terminal {
             }
             sink.lock().expect("output lock").push_str(&String::from_utf8_lossy(&buf[..n]));
         }
+        end.store(true, Ordering::SeqCst);
     });
     let stdin = child.stdin.take();
-    Terminal { child, stdin, output, seen: 0, place: place.to_string() }
+    Terminal { child, stdin, output, ended, seen: 0, place: place.to_string() }
 }
 
 /// A failed step ends the session early: its programs end with it.
@@ -123,9 +131,14 @@ impl Terminal {
         }
     }
 
-    /// After the process exits, its last bytes may still be in the pipe: wait for the reader.
+    /// After the process exits, its last bytes may still be in the pipe: wait for the reader
+    /// to reach the pipe's end (an event, where a fixed pause lost a busy machine's last lines),
+    /// within `PIPE_END`; a program that left a child holding the pipe is taken as it is then.
     pub fn settled(&self, lines: &[String]) -> bool {
-        thread::sleep(Duration::from_millis(50));
+        let deadline = Instant::now() + PIPE_END;
+        while !self.ended.load(Ordering::SeqCst) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
         self.lines().len() == lines.len()
     }
 
