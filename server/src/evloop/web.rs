@@ -27,7 +27,8 @@ use crate::http::request::RequestReader;
 use crate::http::response::error_body;
 use crate::http::{self, write_response, ReadError, Request, Site, Status as Http};
 use crate::hub::{Delivery, Hub, LeaveReason};
-use crate::lessons::{lab::PAGE, ws_chat::MAX_MESSAGE};
+use crate::lessons::lab::{ICON, PAGE, PAGE_LANG};
+use crate::lessons::ws_chat::MAX_MESSAGE;
 
 enum State {
     /// Reading the request head.
@@ -134,6 +135,15 @@ impl WebConn {
             ("GET" | "HEAD", "/" | "/index.html") => {
                 let headers = [("Content-Type", "text/html; charset=utf-8"), ("Connection", "close")];
                 self.answer(http::OK, &headers, PAGE.as_bytes(), request.method == "HEAD")
+            }
+            // The page's own files, as the threaded lab serves them.
+            ("GET" | "HEAD", "/lang.js") => {
+                let headers = [("Content-Type", "text/javascript; charset=utf-8"), ("Connection", "close")];
+                self.answer(http::OK, &headers, PAGE_LANG.as_bytes(), request.method == "HEAD")
+            }
+            ("GET" | "HEAD", "/favicon.ico") => {
+                let headers = [("Content-Type", "image/svg+xml"), ("Connection", "close")];
+                self.answer(http::OK, &headers, ICON.as_bytes(), request.method == "HEAD")
             }
             ("GET", "/ws") => self.upgrade(&request),
             _ => self.answer_error(
