@@ -12,7 +12,8 @@
 //! - [`net`]: binding and connecting with errors that say what to do next;
 //! - [`percent`]: percent-encoding for URL query strings (the client builds them);
 //! - [`protocol`]: the chat's commands, server lines and naming rules;
-//! - [`trace`]: `--trace`, every read and write printed and decoded as it happens.
+//! - [`trace`]: `--trace`, every read and write printed and decoded as it happens;
+//! - [`tls`]: `--tls`, the same bytes sealed by TLS under every lesson that has it.
 
 pub mod frame;
 pub mod handshake;
@@ -22,6 +23,7 @@ pub mod net;
 pub mod percent;
 pub mod protocol;
 pub mod shutdown;
+pub mod tls;
 pub mod trace;
 pub mod ws;
 

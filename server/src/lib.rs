@@ -6,5 +6,6 @@ pub mod conn;
 pub mod http;
 pub mod hub;
 pub mod lessons;
+pub mod tls;
 pub mod workers;
 pub mod ws;

@@ -43,6 +43,8 @@ pub struct Site {
     /// Host names (without port) that are ours.
     names: Vec<String>,
     origins: Origins,
+    /// Served over TLS (`--tls`): our own page is then `https://`, and a Host without a port 443.
+    tls: bool,
 }
 
 impl Site {
@@ -63,7 +65,20 @@ impl Site {
             let named = origins.extra.iter().filter(|origin| *origin != ANY_ORIGIN);
             names.extend(named.filter_map(|origin| split_host(origin_authority(origin)).0));
         }
-        Site { port: local.port(), names, origins }
+        Site { port: local.port(), names, origins, tls: false }
+    }
+
+    /// The same site, served over TLS when `tls` (see `crate::tls`).
+    pub fn over_tls(self, tls: bool) -> Site {
+        Site { tls, ..self }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// `Ok` when `request` may be served here; else the status and why.
@@ -81,13 +96,15 @@ impl Site {
         let Some(host) = request.host.as_deref() else { return Ok(()) };
         let (name, port) = split_host(host);
         let ours = name.is_some_and(|n| self.names.iter().any(|ours| ours.eq_ignore_ascii_case(&n)));
-        if ours && port.unwrap_or(80) == self.port {
+        if ours && port.unwrap_or(if self.tls { 443 } else { 80 }) == self.port {
             return Ok(());
         }
         let why = format!(
-            "this server does not answer to the name {host:?}; use http://127.0.0.1:{}/ (a page that \
-             renamed this server to reach it is refused; --allow-origin http://NAME:{} adds a name on a network)",
-            self.port, self.port
+            "this server does not answer to the name {host:?}; use {scheme}://127.0.0.1:{}/ (a page that \
+             renamed this server to reach it is refused; --allow-origin {scheme}://NAME:{} adds a name on a network)",
+            self.port,
+            self.port,
+            scheme = self.scheme()
         );
         Err((MISDIRECTED_REQUEST, why))
     }
@@ -95,7 +112,7 @@ impl Site {
     /// The cross-site rule: our own page, no browser, or an allowed origin.
     fn check_origin(&self, request: &Request) -> Result<(), (Status, String)> {
         let Some(origin) = request.header("Origin") else { return Ok(()) };
-        let own = request.host.as_deref().map(|host| format!("http://{host}"));
+        let own = request.host.as_deref().map(|host| format!("{}://{host}", self.scheme()));
         let allowed = |allowed: &String| allowed == origin || allowed == ANY_ORIGIN;
         if own.as_deref() == Some(origin) || self.origins.extra.iter().any(allowed) {
             return Ok(());
@@ -176,6 +193,15 @@ mod tests {
             assert_eq!(status(&site, host, None, "GET"), 200, "{host}");
         }
         assert_eq!(status(&site, "evil.example:8080", None, "GET"), 421);
+    }
+
+    #[test]
+    fn over_tls_our_own_page_is_https() {
+        let site = Site::new("127.0.0.1:8443".parse().unwrap(), Origins::default()).over_tls(true);
+        let host = "127.0.0.1:8443";
+        assert_eq!(status(&site, host, Some("https://127.0.0.1:8443"), "POST"), 200);
+        assert_eq!(status(&site, "localhost:8443", Some("https://localhost:8443"), "GET"), 200);
+        assert_eq!(status(&site, host, Some("http://127.0.0.1:8443"), "POST"), 403);
     }
 
     #[test]
