@@ -32,18 +32,28 @@ impl CertFiles {
     /// Where the self-made certificate lives: `$SOCKET_STEPS_TLS_DIR`, or a per-user data
     /// directory (`~/.local/share/socket-steps/tls` on Linux), then `localhost/`.
     pub fn made_here() -> Option<CertFiles> {
-        let dir = base_dir()?.join("localhost");
-        Some(CertFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") })
+        Some(CertFiles::made_in(&base_dir()?))
+    }
+
+    /// The self-made pair's place under `base` (a test's temporary directory).
+    pub fn made_in(base: &Path) -> CertFiles {
+        let dir = base.join("localhost");
+        CertFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") }
+    }
+
+    /// Makes the pair in its place unless it is there already: true when this call made it.
+    pub fn make_if_absent(&self) -> Result<bool, String> {
+        if self.cert.exists() {
+            return Ok(false);
+        }
+        make_once(self)
     }
 
     /// The self-made certificate, made now if there is none yet. Says which happened.
     pub fn made_here_or_make() -> Result<(CertFiles, bool), String> {
         let files = CertFiles::made_here()
             .ok_or("no home directory to keep a certificate in: give --cert FILE --key FILE (or set SOCKET_STEPS_TLS_DIR)")?;
-        if files.cert.exists() {
-            return Ok((files, false));
-        }
-        let made = make_once(&files)?;
+        let made = files.make_if_absent()?;
         Ok((files, made))
     }
 

@@ -165,8 +165,14 @@ impl ServerCertVerifier for Explained {
             }
             other => format!("was refused ({other:?})"),
         };
+        let hint = match why {
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                ": is --ca the file this server printed?"
+            }
+            _ => "",
+        };
         let message = format!(
-            "the server's certificate (SHA-256 {}) {reason}; you trust {} (SHA-256 {}): is it the file the server printed?",
+            "the server's certificate (SHA-256 {}) {reason}; you trust {} (SHA-256 {}){hint}",
             fingerprint(end_entity),
             self.ca.display(),
             self.trusted.join(", ")

@@ -257,6 +257,10 @@ pub fn describe(error: &rustls::Error) -> String {
         E::PeerIncompatible(P::SupportedVersionsExtensionRequired | P::Tls12NotOffered) => {
             format!("the peer offers only TLS versions older than 1.2, which are not safe any more ({error})")
         }
+        // Our client's own check explains itself (see `client::Explained`).
+        E::InvalidCertificate(rustls::CertificateError::Other(why)) => {
+            format!("the certificate was refused: {}", why.0)
+        }
         E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => {
             format!("the peer does not trust our certificate ({error}): give it the certificate file with --ca (or --cacert, -CAfile)")
         }
