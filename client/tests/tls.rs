@@ -305,3 +305,20 @@ fn a_client_given_the_wrong_certificate_says_which_it_got_and_which_it_trusts() 
     let message = refusal(&expired, &expired);
     assert!(message.contains("has expired"), "{message}");
 }
+
+#[test]
+fn a_message_of_megabytes_crosses_tls_whole_both_ways() {
+    // Records of 16 KiB read 8 KiB at a time: rustls holds at most 16 KiB of unread plaintext,
+    // so what it cannot take yet must wait in the session, not fail the connection.
+    let files = localhost_cert("large");
+    let server = sealed_server(&files, |listener, shutdown| ws_echo::run(listener, shutdown, 4));
+    let tls = ClientTls::new(Some(&files.cert)).unwrap();
+    let stream = tls.seal(TcpStream::connect(server.addr).unwrap(), "localhost", Layer::Http).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let (mut socket, _) =
+        tungstenite::client(format!("ws://localhost:{}/", server.addr.port()), stream).unwrap();
+    let big = "x".repeat(4 << 20);
+    socket.send(tungstenite::Message::text(big.clone())).unwrap();
+    assert_eq!(socket.read().unwrap().into_text().unwrap().as_str(), big);
+    socket.close(None).unwrap();
+}

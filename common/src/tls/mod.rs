@@ -33,6 +33,7 @@ pub mod hello;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,12 @@ pub struct Session {
     socket: TcpStream,
     /// `--trace` for the ciphertext: the records as anyone on the path sees them.
     wire: Option<trace::Wire>,
+    /// Set once we sent close_notify: what the peer still sends is read and dropped until it
+    /// closes (rustls must not open records after its own goodbye).
+    closing: AtomicBool,
+    /// Ciphertext read but not yet taken by rustls, which holds at most 16 KiB of plaintext
+    /// that nobody has read: the next read opens it before it waits on the socket again.
+    backlog: Mutex<Vec<u8>>,
 }
 
 impl Session {
@@ -76,7 +83,14 @@ impl Session {
 
     fn new(socket: TcpStream, state: Connection) -> Self {
         let wire = trace::Wire::new(&socket);
-        Session { state: Mutex::new(state), out: Mutex::new(()), socket, wire }
+        Session {
+            state: Mutex::new(state),
+            out: Mutex::new(()),
+            socket,
+            wire,
+            closing: AtomicBool::new(false),
+            backlog: Mutex::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -154,8 +168,19 @@ impl Session {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(e),
             }
+            let backlog = std::mem::take(&mut *self.backlog.lock().unwrap_or_else(|p| p.into_inner()));
+            if !backlog.is_empty() {
+                self.open(&backlog)?;
+                continue;
+            }
             // No plaintext waiting: wait for the peer's next records, holding nothing.
             let n = self.read_socket(reader, &mut chunk)?;
+            if self.closing.load(Ordering::Relaxed) {
+                if n == 0 {
+                    return Ok(0);
+                }
+                continue;
+            }
             if n == 0 {
                 self.lock().read_tls(&mut io::empty())?;
                 continue;
@@ -176,6 +201,7 @@ impl Session {
     /// finished conversation from a cut one.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if how != Shutdown::Read {
+            self.closing.store(true, Ordering::Relaxed);
             let mut state = self.lock();
             state.send_close_notify();
             let _ = self.send(state);
@@ -197,7 +223,11 @@ impl Session {
     fn open(&self, mut ciphertext: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
         while !ciphertext.is_empty() {
-            state.read_tls(&mut ciphertext)?;
+            if !matches!(state.read_tls(&mut ciphertext), Ok(1..)) {
+                // Full of plaintext nobody has read yet: keep the rest for the next call.
+                self.backlog.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(ciphertext);
+                break;
+            }
             if let Err(e) = state.process_new_packets() {
                 // rustls has queued an alert that tells the peer why; send it, then give up.
                 let _ = self.send(state);
