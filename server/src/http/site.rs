@@ -84,10 +84,17 @@ impl Site {
     /// `Ok` when `request` may be served here; else the status and why.
     pub fn check(&self, request: &Request) -> Result<(), (Status, String)> {
         self.check_host(request)?;
-        if request.changes_state() {
+        if request.changes_state() && !self.own_sealed_page(request) {
             self.check_origin(request)?;
         }
         Ok(())
+    }
+
+    /// Over TLS our own page is `https://host:port`. (The `http://` twin that `check_origin`
+    /// admits cannot exist: this port speaks only TLS.)
+    fn own_sealed_page(&self, request: &Request) -> bool {
+        let own = request.host.as_deref().map(|host| format!("https://{host}"));
+        self.tls && own.is_some() && request.header("Origin") == own.as_deref()
     }
 
     /// The DNS-rebinding rule: the `Host` is one of our names, with our port.
@@ -112,7 +119,7 @@ impl Site {
     /// The cross-site rule: our own page, no browser, or an allowed origin.
     fn check_origin(&self, request: &Request) -> Result<(), (Status, String)> {
         let Some(origin) = request.header("Origin") else { return Ok(()) };
-        let own = request.host.as_deref().map(|host| format!("{}://{host}", self.scheme()));
+        let own = request.host.as_deref().map(|host| format!("http://{host}"));
         let allowed = |allowed: &String| allowed == origin || allowed == ANY_ORIGIN;
         if own.as_deref() == Some(origin) || self.origins.extra.iter().any(allowed) {
             return Ok(());
@@ -201,7 +208,9 @@ mod tests {
         let host = "127.0.0.1:8443";
         assert_eq!(status(&site, host, Some("https://127.0.0.1:8443"), "POST"), 200);
         assert_eq!(status(&site, "localhost:8443", Some("https://localhost:8443"), "GET"), 200);
-        assert_eq!(status(&site, host, Some("http://127.0.0.1:8443"), "POST"), 403);
+        assert_eq!(status(&site, host, Some("https://evil.example"), "POST"), 403);
+        let plain = Site::new("127.0.0.1:8080".parse().unwrap(), Origins::default());
+        assert_eq!(status(&plain, "127.0.0.1:8080", Some("https://127.0.0.1:8080"), "POST"), 403);
     }
 
     #[test]
