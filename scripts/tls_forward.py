@@ -3,43 +3,61 @@ compiled in"), so it connects in plain to this forwarder, which opens a TLS conn
 ssl, trusting CAFILE for the name localhost) to the server for each one and copies bytes both
 ways. The WebSocket conversation is kosoku's; the TLS under it is Python's against ours.
 
-    python3 scripts/tls_forward.py LISTEN_PORT_FILE SERVER_HOST:PORT CAFILE
+One event loop (asyncio) drives every connection: an OpenSSL connection must not be read and
+written from two threads at once (the very problem chapter 15 solves on the Rust side).
+
+    python3 scripts/tls_forward.py LISTEN_ADDR_FILE SERVER_HOST:PORT CAFILE
 """
-import socket
+import asyncio
 import ssl
 import sys
-import threading
 
 
-def pipe(src, dst, host=None):
+async def copy(src, dst, rename=None):
     try:
-        while data := src.recv(65536):
-            if host:  # the upgrade request names the forwarder; the server checks its own name
-                data, host = data.replace(host[0], host[1], 1), None
-            dst.sendall(data)
-    except OSError:
-        pass
+        while data := await src.read(65536):
+            if rename:  # the upgrade request names the forwarder; the server checks its own name
+                data, rename = data.replace(rename[0], rename[1], 1), None
+            dst.write(data)
+            await dst.drain()
+    except (ConnectionError, ssl.SSLError) as e:
+        print(f"forwarder: {e!r}", file=sys.stderr)
     finally:
-        for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-            try:
-                s.shutdown(how)
-            except OSError:
-                pass
+        try:
+            if dst.can_write_eof():
+                dst.write_eof()
+            else:
+                dst.close()
+        except (ConnectionError, ssl.SSLError, RuntimeError):
+            pass
 
 
-def main():
-    port_file, target, cafile = sys.argv[1:4]
+async def main():
+    addr_file, target, cafile = sys.argv[1:4]
     host, port = target.rsplit(":", 1)
     context = ssl.create_default_context(cafile=cafile)
-    listener = socket.create_server(("127.0.0.1", 0))
-    rename = (f"127.0.0.1:{listener.getsockname()[1]}".encode(), f"localhost:{port}".encode())
-    with open(port_file, "w") as f:
-        f.write(f"127.0.0.1:{listener.getsockname()[1]}\n")
-    while True:
-        plain, _ = listener.accept()
-        sealed = context.wrap_socket(socket.create_connection((host, int(port))), server_hostname="localhost")
-        threading.Thread(target=pipe, args=(plain, sealed, rename), daemon=True).start()
-        threading.Thread(target=pipe, args=(sealed, plain), daemon=True).start()
+    rename = None
+
+    async def forward(plain_in, plain_out):
+        try:
+            sealed_in, sealed_out = await asyncio.open_connection(
+                host, int(port), ssl=context, server_hostname="localhost"
+            )
+        except (OSError, ssl.SSLError) as e:
+            print(f"forwarder: cannot reach {target}: {e!r}", file=sys.stderr)
+            plain_out.close()
+            return
+        await asyncio.gather(copy(plain_in, sealed_out, rename), copy(sealed_in, plain_out))
+        plain_out.close()
+        sealed_out.close()
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    listening = server.sockets[0].getsockname()
+    rename = (f"127.0.0.1:{listening[1]}".encode(), f"localhost:{port}".encode())
+    with open(addr_file, "w") as f:
+        f.write(f"127.0.0.1:{listening[1]}\n")
+    async with server:
+        await server.serve_forever()
 
 
-main()
+asyncio.run(main())

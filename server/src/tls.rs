@@ -53,6 +53,16 @@ pub fn serve_on(listener: &TcpListener, config: ServerConfig) -> std::io::Result
     Ok(())
 }
 
+/// The schemes a lesson's first log line names for `listener`: `("https", "wss")` when it speaks
+/// TLS, `("http", "ws")` when not.
+pub fn schemes(listener: &TcpListener) -> (&'static str, &'static str) {
+    if config_for(listener).is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    }
+}
+
 /// The TLS setup of `listener`, if [`serve_on`] marked it.
 pub fn config_for(listener: &TcpListener) -> Option<ServerConfig> {
     let addr = listener.local_addr().ok()?;

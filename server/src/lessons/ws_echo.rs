@@ -33,7 +33,8 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, max_connections: usize) -
 /// [`run`] with every limit of the HTTP layer given (tests shorten its timeouts).
 pub fn run_with(listener: TcpListener, shutdown: &Shutdown, limits: http::Limits) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    info!("WebSocket echo server listening on ws://{addr}/ (connect with `cargo client ws-echo`)");
+    let (_, ws) = crate::tls::schemes(&listener);
+    info!("WebSocket echo server listening on {ws}://{addr}/ (connect with `cargo client ws-echo`)");
     http::serve(&listener, shutdown, limits, Origins::any(), echo)?;
     info!("WebSocket echo server stopped");
     Ok(())
