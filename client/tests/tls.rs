@@ -2,11 +2,12 @@
 //! speak rustls' own blocking client (`StreamOwned`, one lock around one stream: not our split
 //! session), raw sockets that knock at the wrong door, and clients given the wrong certificate.
 
+#[path = "support/tls.rs"]
+mod sealed;
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,34 +17,10 @@ use common::trace::Layer;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConnection, StreamOwned};
+use sealed::{localhost_cert, sealed_server, temp_dir};
 use server::hub::{Hub, Limits};
 use server::lessons::{chat, ws_echo};
-use support::{start_on, Running, DEADLINE};
-
-/// A fresh directory for this test's certificates.
-fn temp_dir(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let dir = std::env::temp_dir().join(format!("tls-test-{name}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A self-made localhost certificate, as `--tls` without `--cert` makes it.
-fn localhost_cert(name: &str) -> CertFiles {
-    let files = CertFiles::made_in(&temp_dir(name));
-    assert!(files.make_if_absent().unwrap());
-    files
-}
-
-/// Binds 127.0.0.1:0, marks it as speaking TLS with `files`, runs `run` on it.
-fn sealed_server(
-    files: &CertFiles,
-    run: impl FnOnce(TcpListener, &common::Shutdown) -> std::io::Result<()> + Send + 'static,
-) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    server::tls::serve_on(&listener, common::tls::server_config(files).unwrap()).unwrap();
-    start_on(listener, run)
-}
+use support::{Running, DEADLINE};
 
 fn sealed_chat(files: &CertFiles, limits: Limits) -> Running {
     let hub = Arc::new(Hub::new(limits));

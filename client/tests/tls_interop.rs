@@ -4,6 +4,8 @@
 //! `cargo test` may not have, so they are `#[ignore]`d there; `.ci/run` installs the tools and
 //! runs them. When they run, a missing tool is a failure that says how to install it.
 
+#[path = "support/tls.rs"]
+mod sealed;
 mod support;
 
 use std::io::Write;
@@ -15,27 +17,10 @@ use std::sync::Arc;
 use common::tls::CertFiles;
 use server::hub::{Hub, Limits};
 use server::lessons::{chat, http_chat, ws_echo};
-use support::{start_on, Running};
+use support::start_on;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn cert() -> CertFiles {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let files =
-        CertFiles::made_in(&std::env::temp_dir().join(format!("tls-interop-{}-{nanos}", std::process::id())));
-    files.make_if_absent().unwrap();
-    files
-}
-
-fn sealed(
-    files: &CertFiles,
-    run: impl FnOnce(TcpListener, &common::Shutdown) -> std::io::Result<()> + Send + 'static,
-) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    server::tls::serve_on(&listener, common::tls::server_config(files).unwrap()).unwrap();
-    start_on(listener, run)
 }
 
 /// Runs a tool to its end (each is bounded by its own timeout flag or by `timeout`).
@@ -80,14 +65,15 @@ fn s_client(files: &CertFiles, addr: SocketAddr, send: &[u8]) -> String {
 #[test]
 #[ignore = "needs openssl, curl and Python's websockets (.ci/run installs them)"]
 fn openssl_curl_and_python_speak_to_every_tls_port() {
-    let files = cert();
+    let files = sealed::localhost_cert("interop");
     let hub = Arc::new(Hub::new(Limits::default()));
     let chat_hub = hub.clone();
-    let chat = sealed(&files, move |listener, shutdown| chat::run(listener, shutdown, chat_hub));
-    let http = sealed(&files, move |listener, shutdown| {
+    let chat =
+        sealed::sealed_server(&files, move |listener, shutdown| chat::run(listener, shutdown, chat_hub));
+    let http = sealed::sealed_server(&files, move |listener, shutdown| {
         http_chat::run(listener, shutdown, hub, http_chat::Config::default())
     });
-    let echo = sealed(&files, |listener, shutdown| ws_echo::run(listener, shutdown, 8));
+    let echo = sealed::sealed_server(&files, |listener, shutdown| ws_echo::run(listener, shutdown, 8));
     let (lab, lab_tcp) = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -29,18 +29,26 @@ impl PlainPort {
         PlainPort { peer, layer, checked: AtomicBool::new(false) }
     }
 
-    /// `Ok` unless these are a connection's first bytes and they are a ClientHello: then an
-    /// error that ends the connection, after a log line that says what happened.
+    /// `Ok` unless these are a connection's first bytes and they are a ClientHello: then a log
+    /// line that says what happened, and an error that ends the connection (on a web port the
+    /// bytes go on to the HTTP layer, which answers 400).
     pub fn check(&self, first: &[u8]) -> io::Result<()> {
         if first.is_empty() || self.checked.swap(true, Ordering::Relaxed) || !looks_like_tls(first) {
             return Ok(());
         }
-        let client = if self.layer == Layer::Lines { "--tls" } else { "https:// or wss://" };
+        let (client, then) = match self.layer {
+            // The HTTP layer answers `400 Bad Request` to it, as to any bytes that are not HTTP.
+            Layer::Http => ("https:// or wss://", "Answered 400"),
+            _ => ("--tls", "Closed"),
+        };
         warn!(
             "{}: sent a TLS ClientHello (16 03 ..) to this plain port: the client speaks TLS ({client}); \
-             start the server with --tls to serve it, or connect without TLS. Closed.",
+             start the server with --tls to serve it, or connect without TLS. {then}.",
             self.peer
         );
+        if self.layer == Layer::Http {
+            return Ok(());
+        }
         Err(io::Error::new(io::ErrorKind::InvalidData, "a TLS ClientHello at a plain port"))
     }
 }
