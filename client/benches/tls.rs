@@ -7,6 +7,10 @@
 //!   time per echoed message, client and server together (this process's threads, from
 //!   `/proc/self/task/*/schedstat`, Linux only).
 //!
+//! - **Fan-out** (`-- fanout [MEMBERS] [MESSAGES]`): the WebSocket chat with MEMBERS members
+//!   (190 by default), one of them sending a line every 20 ms; how long the *last* member waits
+//!   for each line, p50 and p99, `ws://` and `wss://`.
+//!
 //! Rounds alternate plain and sealed, so a burst of other work on the machine hits both.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -21,6 +25,9 @@ use tungstenite::Message;
 const ROUNDS: usize = 3;
 
 fn main() {
+    if std::env::args().any(|a| a == "fanout") {
+        return fanout_main();
+    }
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let connects = args.first().copied().unwrap_or(200);
     let messages = args.get(1).copied().unwrap_or(20_000);
@@ -127,4 +134,89 @@ fn cpu_seconds() -> f64 {
         .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     nanos as f64 / 1e9
+}
+
+fn fanout_main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let members = args.first().copied().unwrap_or(190);
+    let messages = args.get(1).copied().unwrap_or(50);
+    let dir = std::env::temp_dir().join(format!("tls-bench-fanout-{}", std::process::id()));
+    let files = CertFiles::made_in(&dir);
+    files.make_if_absent().expect("a certificate");
+    let tls = ClientTls::new(Some(&files.cert)).expect("trust it");
+    let shutdown = Shutdown::new();
+    println!("| {members} members, {messages} lines 20 ms apart | last member's delay p50 | p99 |");
+    println!("|---|---|---|");
+    for (name, sealed) in [("ws://", false), ("wss://", true), ("ws://", false), ("wss://", true)] {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        if sealed {
+            server::tls::serve_on(&listener, common::tls::server_config(&files).expect("config"))
+                .expect("mark");
+        }
+        let limits = server::hub::Limits { max_members: members + 10, ..Default::default() };
+        let hub = std::sync::Arc::new(server::hub::Hub::new(limits));
+        let http = server::http::Limits { max_connections: 2 * members + 20, ..Default::default() };
+        let stop = shutdown.clone();
+        std::thread::spawn(move || {
+            server::lessons::ws_chat::run(listener, &stop, hub, http, Default::default())
+        });
+        let delays = fanout(addr, sealed.then_some(&tls), members, messages);
+        println!("| {name} | {:.2} ms | {:.2} ms |", percentile(&delays, 0.5), percentile(&delays, 0.99));
+    }
+    shutdown.trigger();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The last member's delay for each line, in milliseconds.
+fn fanout(addr: SocketAddr, tls: Option<&ClientTls>, members: usize, messages: usize) -> Vec<f64> {
+    let base = Instant::now();
+    let open_chat = |nick: String| {
+        let socket = TcpStream::connect(addr).expect("connect");
+        let stream = match tls {
+            Some(tls) => tls.seal(socket, &format!("localhost:{}", addr.port()), Layer::Http).expect("TLS"),
+            None => Traced::off(socket),
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let (mut ws, _) =
+            tungstenite::client(format!("ws://localhost:{}/ws", addr.port()), stream).expect("upgrade");
+        ws.send(Message::text(format!("/nick {nick}"))).expect("nick");
+        let wanted = format!("* you are now {nick} in lobby");
+        while ws.read().expect("joined").to_text().map_or(true, |t| t != wanted) {}
+        ws
+    };
+    let readers: Vec<_> = (0..members.saturating_sub(1))
+        .map(|i| {
+            let mut ws = open_chat(format!("m{i}"));
+            // Reading from the start: a member that read nothing while the others join would
+            // be far behind, and the hub would hold the newcomers back (flood control).
+            std::thread::spawn(move || {
+                let mut heard = vec![0f64; messages];
+                let mut got = 0;
+                while got < messages {
+                    let Ok(Message::Text(text)) = ws.read() else { continue };
+                    if let Some(i) = text.strip_prefix("pub: ").and_then(|i| i.parse::<usize>().ok()) {
+                        heard[i] = base.elapsed().as_secs_f64() * 1e3;
+                        got += 1;
+                    }
+                }
+                heard
+            })
+        })
+        .collect();
+    let mut publisher = open_chat("pub".into());
+    let mut sent = Vec::with_capacity(messages);
+    for i in 0..messages {
+        sent.push(base.elapsed().as_secs_f64() * 1e3);
+        publisher.send(Message::text(i.to_string())).expect("publish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let heard: Vec<Vec<f64>> = readers.into_iter().map(|r| r.join().expect("a member")).collect();
+    (0..messages).map(|i| heard.iter().map(|h| h[i]).fold(0f64, f64::max) - sent[i]).collect()
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
