@@ -19,6 +19,13 @@ struct Cli {
     /// peer, byte count, the layer's view (lines, HTTP heads, WebSocket frames), and the bytes
     #[arg(long, global = true)]
     trace: bool,
+    /// Speak TLS to a server started with --tls (chat, poll, long-poll, stream, ws-echo, ws, nc)
+    #[arg(long, global = true)]
+    tls: bool,
+    /// The certificate to trust (PEM), as the server printed it [default: the one a --tls server
+    /// made on this machine]
+    #[arg(long, global = true, value_name = "FILE", requires = "tls")]
+    ca: Option<std::path::PathBuf>,
 }
 
 /// Where a TCP lesson's server is.
@@ -181,6 +188,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.trace {
         common::trace::enable();
+    }
+    if cli.tls {
+        let sealed = matches!(
+            cli.lesson,
+            Lesson::Chat { .. } | Lesson::Poll { .. } | Lesson::LongPoll(_) | Lesson::Stream(_)
+        ) || matches!(cli.lesson, Lesson::WsEcho { .. } | Lesson::Ws { .. } | Lesson::Nc { .. });
+        let tls = if sealed {
+            common::tls::client::ClientTls::new(cli.ca.as_deref())
+        } else {
+            Err("--tls works with chat, poll, long-poll, stream, ws-echo, ws and nc".to_string())
+        };
+        match tls {
+            Ok(tls) => common::tls::client::enable(tls),
+            Err(message) => {
+                log::error!("{message}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     match run(cli.lesson) {
         Ok(()) => ExitCode::SUCCESS,

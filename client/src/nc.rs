@@ -22,11 +22,12 @@ use log::info;
 /// Connects to `addr`, sends every line of `input`, prints what arrives to `output` until the
 /// peer closes. Returns the number of bytes received.
 pub fn run(addr: &str, input: impl BufRead + Send + 'static, output: &mut impl Write) -> Result<u64, String> {
-    let stream = common::net::connect(addr, "...").map_err(|e| match e.split_once(": start it") {
-        Some((no_server, _)) => format!("{no_server}: is the server running, and is that its address?"),
-        None => e,
+    let stream = common::tls::client::connect(addr, "...", Layer::Lines).map_err(|e| {
+        match e.split_once(": start it") {
+            Some((no_server, _)) => format!("{no_server}: is the server running, and is that its address?"),
+            None => e,
+        }
     })?;
-    let stream = Traced::new(stream, Layer::Lines);
     info!("connected to {addr}; type lines to send them, Ctrl-D to finish sending");
     let mut sending = stream.try_clone().map_err(|e| format!("cannot clone the socket: {e}"))?;
     // Not joined: at the end this thread may still wait for a key that never comes.

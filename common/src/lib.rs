@@ -13,7 +13,8 @@
 //! - [`percent`]: percent-encoding for URL query strings (the client builds them);
 //! - [`protocol`]: the chat's commands, server lines and naming rules;
 //! - [`sio`]: Engine.IO and Socket.IO packets and payloads, as text;
-//! - [`trace`]: `--trace`, every read and write printed and decoded as it happens.
+//! - [`trace`]: `--trace`, every read and write printed and decoded as it happens;
+//! - [`tls`]: `--tls`, the same bytes sealed by TLS under every lesson that has it.
 
 pub mod frame;
 pub mod handshake;
@@ -24,6 +25,7 @@ pub mod percent;
 pub mod protocol;
 pub mod shutdown;
 pub mod sio;
+pub mod tls;
 pub mod trace;
 pub mod ws;
 

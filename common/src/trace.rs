@@ -65,6 +65,8 @@ pub mod dump;
 mod engineio;
 mod http;
 mod lines;
+mod records;
+mod sealed;
 mod tap;
 mod view;
 mod watch;
@@ -80,6 +82,8 @@ use std::sync::{Arc, OnceLock};
 use tap::Tap;
 use view::{Direction, Views};
 use watch::WatchSlot;
+
+pub use sealed::Wire;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -117,6 +121,9 @@ pub enum Layer {
     Http,
     /// Each frame: FIN, opcode, MASK and key, payload length, the payload unmasked.
     WebSocket,
+    /// Each TLS record: content type, version, length; the ClientHello's server name. What an
+    /// eavesdropper sees of a `--tls` connection (the lesson's own layer is traced above it).
+    Tls,
 }
 
 /// Where trace output goes: stderr, or (for a test, or a page) a function of the text of each
@@ -146,6 +153,11 @@ pub struct Traced<S> {
     /// A second tap that a server sets and clears while the connection lives (see
     /// [`Traced::watch`]); `None` until it first does.
     watch: Option<Arc<WatchSlot>>,
+    /// TLS under the lesson's bytes (`--tls`, see `crate::tls`), shared by the connection's
+    /// clones; `None` on a plain connection.
+    tls: Option<Arc<crate::tls::Session>>,
+    /// On a plain server's connection, the check of its first bytes for a TLS ClientHello.
+    hello: Option<Arc<crate::tls::hello::PlainPort>>,
 }
 
 impl Traced<TcpStream> {
@@ -162,7 +174,13 @@ impl Traced<TcpStream> {
     /// Another handle to the same socket (see [`TcpStream::try_clone`]), traced into the same
     /// conversation: a reader thread and a writer thread each hold one.
     pub fn try_clone(&self) -> io::Result<Self> {
-        Ok(Traced { stream: self.stream.try_clone()?, tap: self.tap.clone(), watch: self.watch.clone() })
+        Ok(Traced {
+            stream: self.stream.try_clone()?,
+            tap: self.tap.clone(),
+            watch: self.watch.clone(),
+            tls: self.tls.clone(),
+            hello: self.hello.clone(),
+        })
     }
 }
 
@@ -179,13 +197,13 @@ impl<S> Traced<S> {
 
     /// A pass-through that never traces.
     pub fn off(stream: S) -> Self {
-        Traced { stream, tap: None, watch: None }
+        Traced { stream, tap: None, watch: None, tls: None, hello: None }
     }
 
     /// A stream traced as `layer` into `sink`, whatever [`enabled`] says; `peer` names the other
     /// end in each event.
     pub fn on(stream: S, peer: impl fmt::Display, layer: Layer, sink: Sink) -> Self {
-        Traced { stream, tap: Some(Arc::new(Tap::new(peer, layer, sink, true))), watch: None }
+        Traced { tap: Some(Arc::new(Tap::new(peer, layer, sink, true))), ..Traced::off(stream) }
     }
 
     /// Shows this connection to `sink` from now on, whatever [`enabled`] says, until
@@ -256,12 +274,15 @@ impl<S> Traced<S> {
 
 impl<S: Read> Read for Traced<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let result = self.stream.read(buf);
+        let result = sealed::read(&self.tls, &self.hello, &mut self.stream, buf);
         self.received(&result, &[&*buf]);
         result
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        if self.tls.is_some() || self.hello.is_some() {
+            return self.read(sealed::first_mut(bufs));
+        }
         let result = self.stream.read_vectored(bufs);
         self.received_vectored(&result, bufs);
         result
@@ -270,12 +291,15 @@ impl<S: Read> Read for Traced<S> {
 
 impl<S: Write> Write for Traced<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let result = self.stream.write(buf);
+        let result = sealed::write(&self.tls, &mut self.stream, buf);
         self.sent(&result, &[buf]);
         result
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.tls.is_some() {
+            return self.write(sealed::first(bufs));
+        }
         let result = self.stream.write_vectored(bufs);
         self.sent_vectored(&result, bufs);
         result
@@ -293,13 +317,16 @@ where
 {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let this: &'a Traced<S> = self;
-        let result = (&this.stream).read(buf);
+        let result = sealed::read(&this.tls, &this.hello, &mut &this.stream, buf);
         this.received(&result, &[&*buf]);
         result
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let this: &'a Traced<S> = self;
+        if this.tls.is_some() || this.hello.is_some() {
+            return self.read(sealed::first_mut(bufs));
+        }
         let result = (&this.stream).read_vectored(bufs);
         this.received_vectored(&result, bufs);
         result
@@ -312,13 +339,16 @@ where
 {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let this: &'a Traced<S> = self;
-        let result = (&this.stream).write(buf);
+        let result = sealed::write(&this.tls, &mut &this.stream, buf);
         this.sent(&result, &[buf]);
         result
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let this: &'a Traced<S> = self;
+        if this.tls.is_some() {
+            return self.write(sealed::first(bufs));
+        }
         let result = (&this.stream).write_vectored(bufs);
         this.sent_vectored(&result, bufs);
         result

@@ -8,5 +8,6 @@ pub mod http;
 pub mod hub;
 pub mod lessons;
 pub mod sio;
+pub mod tls;
 pub mod workers;
 pub mod ws;

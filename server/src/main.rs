@@ -33,6 +33,16 @@ struct Cli {
     /// peer, byte count, the layer's view (lines, HTTP heads, WebSocket frames), and the bytes
     #[arg(long, global = true)]
     trace: bool,
+    /// Speak TLS: https:// and wss:// on a web port, a sealed chat on a TCP one (http, ws-echo,
+    /// ws, chat, lab); without --cert, a certificate for localhost is made once and kept
+    #[arg(long, global = true)]
+    tls: bool,
+    /// The certificate chain (PEM) that --tls shows, instead of the one made for localhost
+    #[arg(long, global = true, value_name = "FILE", requires = "tls", requires = "key")]
+    cert: Option<String>,
+    /// The private key (PEM) of --cert
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    key: Option<String>,
 }
 
 /// `--addr HOST:PORT` (alias `--bind`), with a lesson's default: one struct per default, so
@@ -225,7 +235,15 @@ fn main() -> ExitCode {
     if cli.trace {
         common::trace::enable();
     }
-    match run(cli.lesson) {
+    let tls = match cli.tls.then(|| server::tls::config(cli.cert.as_deref(), cli.key.as_deref())).transpose()
+    {
+        Ok(tls) => tls,
+        Err(message) => {
+            log::error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli.lesson, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             log::error!("{message}");
@@ -234,10 +252,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(lesson: Lesson) -> Result<(), String> {
+fn run(lesson: Lesson, tls: Option<common::tls::ServerConfig>) -> Result<(), String> {
+    if tls.is_some() && matches!(lesson, Lesson::Lifecycle(_) | Lesson::Echo(_) | Lesson::ThreadedEcho { .. })
+    {
+        return Err(
+            "--tls works on http, ws-echo, handshake, ws, chat and lab: lessons 1-3 show the bare socket"
+                .into(),
+        );
+    }
     let shutdown = Shutdown::new();
     shutdown.trigger_on_ctrl_c()?;
-    let bind = |addr: &str| common::net::bind(addr);
+    let bind = |addr: &str| {
+        let listener = common::net::bind(addr)?;
+        if let Some(tls) = &tls {
+            server::tls::serve_on(&listener, tls.clone()).map_err(|e| format!("cannot use {addr}: {e}"))?;
+        }
+        Ok::<_, String>(listener)
+    };
     match lesson {
         Lesson::Lifecycle(listen) => {
             let addr = common::net::resolve(&listen.addr)?[0];

@@ -50,13 +50,15 @@ pub fn accept_loop_with(
     let addr = listener.local_addr()?;
     let serve = Arc::new(serve);
     let mut workers = Workers::new();
+    // `--tls`: each connection sealed, its handshake run on its own thread (see crate::tls).
+    let tls = crate::tls::config_for(listener);
     loop {
         let accepted = accept(listener);
         if shutdown.is_triggered() {
             break;
         }
         let Some((stream, peer)) = accepted else { continue };
-        let stream = Traced::new(stream, layer);
+        let stream = crate::tls::wrap(stream, layer, tls.as_ref());
         let busy = workers.live();
         if busy >= max_connections && idle.is_some_and(Idle::close_oldest) {
             info!("made room for {peer}: closed the connection that had waited longest for a request");
@@ -67,7 +69,13 @@ pub fn accept_loop_with(
         }
         info!("accepted {peer}: thread {} of at most {max_connections}", busy + 1);
         let serve = serve.clone();
-        if let Err(e) = workers.spawn(format!("client {peer}"), move || serve(stream, peer)) {
+        let sealed = tls.is_some();
+        let work = move || {
+            if crate::tls::handshake(&stream, peer, layer, sealed) {
+                serve(stream, peer)
+            }
+        };
+        if let Err(e) = workers.spawn(format!("client {peer}"), work) {
             // The closure, and with it the stream, is dropped: the client sees the connection close.
             warn!("cannot start a thread for {peer}: {e}");
         }
@@ -77,6 +85,7 @@ pub fn accept_loop_with(
     // the count is every thread this loop started (each joined, now or when it ended), not how
     // many were still running: that would depend on which thread the Ctrl-C woke first.
     let started = workers.join_all();
+    crate::tls::forget(listener);
     info!("stopped accepting on {addr}: {started} connection thread(s) started, all joined");
     Ok(())
 }

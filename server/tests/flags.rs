@@ -115,8 +115,10 @@ fn the_introductions_table_of_flags_matches_every_servers_help() {
             "lesson {}: no --trace:\n{help}",
             row.lesson
         );
-        // `--help` and `--trace` belong to every subcommand: the prose above the table says so.
-        for (name, _) in options.iter().filter(|(name, _)| !["--help", "--trace"].contains(&name.as_str())) {
+        // `--help`, `--trace` and the TLS flags belong to every subcommand: the prose above the
+        // table says so.
+        let everywhere = ["--help", "--trace", "--tls", "--cert", "--key"];
+        for (name, _) in options.iter().filter(|(name, _)| !everywhere.contains(&name.as_str())) {
             assert!(
                 row.flags.iter().any(|(flag, _)| flag == name),
                 "lesson {}: the table does not list the server's {name}",

@@ -57,7 +57,7 @@ impl Sender {
 
 impl Chat {
     pub fn connect(addr: &str) -> Result<Chat, String> {
-        let stream = Traced::new(common::net::connect(addr, "chat")?, Layer::Lines);
+        let stream = common::tls::client::connect(addr, "chat", Layer::Lines)?;
         let writer = stream.try_clone().map_err(|e| format!("cannot clone the socket: {e}"))?;
         let sender = Sender { socket: Arc::new(Mutex::new(writer)), quitting: Arc::default() };
         Ok(Chat { stream, sender })

@@ -149,7 +149,7 @@ impl Connection {
 
     fn connected(&mut self) -> Result<&mut BufReader<Counted>, String> {
         if self.socket.is_none() {
-            let stream = Traced::new(common::net::connect(&self.addr, "http")?, Layer::Http);
+            let stream = common::tls::client::connect(&self.addr, "http", Layer::Http)?;
             stream.set_read_timeout(Some(READ_TIMEOUT)).map_err(|e| e.to_string())?;
             let tracked = self.shutdown.track(&stream).map_err(|e| e.to_string())?;
             let counted = Counted { stream, stats: self.stats.clone() };
@@ -321,7 +321,7 @@ pub fn stream(
     shutdown: &Shutdown,
     show: &mut impl FnMut(&Value) -> Result<(), String>,
 ) -> Result<(), String> {
-    let socket = Traced::new(common::net::connect(addr, "http")?, Layer::Http);
+    let socket = common::tls::client::connect(addr, "http", Layer::Http)?;
     let _tracked = shutdown.track(&socket).map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(Counted { stream: socket, stats: stats.clone() });
     let request =

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
-use common::trace::{Layer, Traced};
+use common::trace::Layer;
 use common::ws::{close_frame, EndReason, Reader, Writer};
 use log::info;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -43,7 +43,7 @@ impl WsChat {
 
     /// The same, with the time the server has to answer the upgrade.
     pub fn connect_within(addr: &str, timeout: Duration) -> Result<WsChat, String> {
-        let mut stream = Traced::new(common::net::connect(addr, "ws")?, Layer::Http);
+        let mut stream = common::tls::client::connect(addr, "ws", Layer::Http)?;
         let peer = stream.peer_addr().map_err(|e| e.to_string())?;
         let already_read = crate::upgrade::upgrade(&mut stream, addr, "/ws", timeout, &EXPECTED)?;
         let config = common::ws::config(MAX_MESSAGE);
@@ -66,7 +66,11 @@ impl WsChat {
         input: impl BufRead + Send + 'static,
         output: &mut impl Write,
     ) -> Result<(), String> {
-        info!("connected to ws://{}/ws; type a message and press Enter, /help lists the commands", self.peer);
+        info!(
+            "connected to {}://{}/ws; type a message and press Enter, /help lists the commands",
+            scheme(),
+            self.peer
+        );
         let send = |writer: &Writer, line: &str| writer.send(Message::text(line)).is_ok();
         nick.iter().for_each(|nick| _ = send(&self.writer, &format!("/nick {nick}")));
         room.iter().for_each(|room| _ = send(&self.writer, &format!("/join {room}")));
@@ -110,4 +114,13 @@ impl WsChat {
 /// Leaves the chat the WebSocket way: a close frame with 1000 (normal closure).
 pub fn leave(writer: &Writer) {
     writer.close(Some(close_frame(CloseCode::Normal, "bye")));
+}
+
+/// `wss` over `--tls`, `ws` without: what the log calls this connection.
+fn scheme() -> &'static str {
+    if common::tls::client::enabled() {
+        "wss"
+    } else {
+        "ws"
+    }
 }

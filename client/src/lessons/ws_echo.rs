@@ -13,7 +13,7 @@
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
-use common::trace::{Layer, Traced};
+use common::trace::Layer;
 use log::info;
 use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -45,7 +45,7 @@ pub fn run_within(
     input: impl BufRead,
     output: &mut impl Write,
 ) -> Result<usize, String> {
-    let stream = Traced::new(common::net::connect(addr, "ws-echo")?, Layer::Http);
+    let stream = common::tls::client::connect(addr, "ws-echo", Layer::Http)?;
     let url = format!("ws://{addr}/");
     let config =
         WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE));

@@ -3,6 +3,7 @@
 
 use super::http::HttpView;
 use super::lines::LineView;
+use super::records::RecordView;
 use super::websocket::FrameView;
 use super::Layer;
 
@@ -40,6 +41,7 @@ enum Decoder {
     Lines(LineView),
     Http(HttpView),
     WebSocket(FrameView),
+    Tls(RecordView),
 }
 
 impl Decoder {
@@ -49,6 +51,7 @@ impl Decoder {
             Layer::Lines => Decoder::Lines(LineView::default()),
             Layer::Http => Decoder::Http(HttpView::default()),
             Layer::WebSocket => Decoder::WebSocket(FrameView::default()),
+            Layer::Tls => Decoder::Tls(RecordView::default()),
         }
     }
 
@@ -59,6 +62,7 @@ impl Decoder {
             Decoder::Lines(_) => "line",
             Decoder::Http(_) => "http",
             Decoder::WebSocket(_) => "ws",
+            Decoder::Tls(_) => "tls",
         }
     }
 
@@ -68,6 +72,7 @@ impl Decoder {
             Decoder::Lines(view) => view.pending(),
             Decoder::Http(view) => view.pending(),
             Decoder::WebSocket(view) => view.pending(),
+            Decoder::Tls(view) => view.pending(),
         }
     }
 }
@@ -98,6 +103,7 @@ impl Conversation {
             Decoder::Raw => {}
             Decoder::Lines(view) => view.feed(bytes, views),
             Decoder::WebSocket(view) => view.feed(bytes, views),
+            Decoder::Tls(view) => view.feed(bytes, views),
             Decoder::Http(view) => {
                 let frames_at = view.feed(bytes, views);
                 let eio = view.eio();

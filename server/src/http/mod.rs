@@ -80,7 +80,8 @@ pub fn serve(
     origins: Origins,
     handler: impl Fn(&mut Connection, Request) -> AfterResponse + Send + Sync + 'static,
 ) -> io::Result<()> {
-    let site = Site::new(listener.local_addr()?, origins);
+    let site =
+        Site::new(listener.local_addr()?, origins).over_tls(crate::tls::config_for(listener).is_some());
     let max = limits.max_connections;
     let refuse_one = move |mut stream: Traced<TcpStream>, _peer| {
         let why = format!("{max} connections already open, try again later");

@@ -49,6 +49,8 @@ pub struct Site {
     /// Host names (without port) that are ours.
     names: Vec<String>,
     origins: Origins,
+    /// Served over TLS (`--tls`): our own page is then `https://`, and a Host without a port 443.
+    tls: bool,
 }
 
 impl Site {
@@ -69,16 +71,36 @@ impl Site {
             let named = origins.extra.iter().filter(|origin| *origin != ANY_ORIGIN);
             names.extend(named.filter_map(|origin| split_host(origin_authority(origin)).0));
         }
-        Site { port: local.port(), names, origins }
+        Site { port: local.port(), names, origins, tls: false }
+    }
+
+    /// The same site, served over TLS when `tls` (see `crate::tls`).
+    pub fn over_tls(self, tls: bool) -> Site {
+        Site { tls, ..self }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// `Ok` when `request` may be served here; else the status and why.
     pub fn check(&self, request: &Request) -> Result<(), (Status, String)> {
         self.check_host(request)?;
-        if request.changes_state() {
+        if request.changes_state() && !self.own_sealed_page(request) {
             self.check_origin(request)?;
         }
         Ok(())
+    }
+
+    /// Over TLS our own page is `https://host:port`. (The `http://` twin that `check_origin`
+    /// admits cannot exist: this port speaks only TLS.)
+    fn own_sealed_page(&self, request: &Request) -> bool {
+        let own = request.host.as_deref().map(|host| format!("https://{host}"));
+        self.tls && own.is_some() && request.header("Origin") == own.as_deref()
     }
 
     /// The DNS-rebinding rule: the `Host` is one of our names, with our port.
@@ -98,9 +120,11 @@ impl Site {
             return Ok(());
         }
         let why = format!(
-            "this server does not answer to the name {host:?}; use http://127.0.0.1:{}/ (a page that \
-             renamed this server to reach it is refused; --allow-origin http://NAME:{} adds a name on a network)",
-            self.port, self.port
+            "this server does not answer to the name {host:?}; use {scheme}://127.0.0.1:{}/ (a page that \
+             renamed this server to reach it is refused; --allow-origin {scheme}://NAME:{} adds a name on a network)",
+            self.port,
+            self.port,
+            scheme = self.scheme()
         );
         Err((MISDIRECTED_REQUEST, why))
     }
@@ -202,6 +226,17 @@ mod tests {
         for host in ["evil.example:8080", "evil.example", "lab.school:9090"] {
             assert_eq!(status(&site, host, None, "GET"), 421, "{host}");
         }
+    }
+
+    #[test]
+    fn over_tls_our_own_page_is_https() {
+        let site = Site::new("127.0.0.1:8443".parse().unwrap(), Origins::default()).over_tls(true);
+        let host = "127.0.0.1:8443";
+        assert_eq!(status(&site, host, Some("https://127.0.0.1:8443"), "POST"), 200);
+        assert_eq!(status(&site, "localhost:8443", Some("https://localhost:8443"), "GET"), 200);
+        assert_eq!(status(&site, host, Some("https://evil.example"), "POST"), 403);
+        let plain = Site::new("127.0.0.1:8080".parse().unwrap(), Origins::default());
+        assert_eq!(status(&plain, "127.0.0.1:8080", Some("https://127.0.0.1:8080"), "POST"), 403);
     }
 
     #[test]

@@ -74,7 +74,8 @@ impl Config {
 /// Serves the HTTP chat until `shutdown`.
 pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>, config: Config) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    info!("HTTP chat listening on http://{addr}/ (try `curl 'http://{addr}/poll?room=lobby'`)");
+    let (http, _) = crate::tls::schemes(&listener);
+    info!("HTTP chat listening on {http}://{addr}/ (try `curl '{http}://{addr}/poll?room=lobby'`)");
     // Long-polls wait on the hub and streams on their outboxes, not on a socket: on Ctrl-C the
     // hub wakes them all.
     let closing = hub.clone();

@@ -63,7 +63,7 @@ pub fn run_with(
     origins: Origins,
     sio_config: sio::Config,
 ) -> io::Result<()> {
-    announce(tcp.local_addr()?, web.local_addr()?);
+    announce(tcp.local_addr()?, web.local_addr()?, crate::tls::schemes(&web).0);
     let chat_side = {
         let (hub, shutdown) = (hub.clone(), shutdown.clone());
         thread::Builder::new().name("lab tcp".into()).spawn(move || chat::run(tcp, &shutdown, hub))?
@@ -151,7 +151,7 @@ fn page_in(language: &str) -> String {
 
 /// Says where to point a browser and the terminal clients, and, when the lab listens on every
 /// address, which addresses students on the same network should use.
-fn announce(tcp: SocketAddr, web: SocketAddr) {
+fn announce(tcp: SocketAddr, web: SocketAddr, http: &str) {
     let hosts: Vec<IpAddr> = if web.ip().is_unspecified() {
         let all = if_addrs::get_if_addrs().unwrap_or_default();
         all.into_iter().map(|i| i.ip()).filter(|ip| ip.is_ipv4() && !ip.is_loopback()).collect()
@@ -162,7 +162,7 @@ fn announce(tcp: SocketAddr, web: SocketAddr) {
     info!("the lab is open, one chat for every transport:");
     for host in &hosts {
         let (web, tcp) = (SocketAddr::new(*host, web.port()), SocketAddr::new(*host, tcp.port()));
-        info!("  browser:  http://{web}/");
+        info!("  browser:  {http}://{web}/");
         info!(
             "  terminal: cargo client chat --addr {tcp}   |   cargo client ws --addr {web}   |   nc {} {}",
             tcp.ip(),

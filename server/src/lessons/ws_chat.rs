@@ -46,7 +46,8 @@ pub fn run(
     origins: Origins,
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    info!("WebSocket chat listening on ws://{addr}/ws (join with `cargo client ws`)");
+    let (_, ws) = crate::tls::schemes(&listener);
+    info!("WebSocket chat listening on {ws}://{addr}/ws (join with `cargo client ws`)");
     http::serve(&listener, shutdown, limits, origins, move |connection, request| {
         join_chat(connection, &request, &hub)
     })?;

@@ -45,7 +45,8 @@ pub fn run_within(
     guard: Guard,
 ) -> io::Result<()> {
     let addr = listener.local_addr()?;
-    info!("WebSocket echo server listening on ws://{addr}/ (connect with `cargo client ws-echo`)");
+    let (_, ws) = crate::tls::schemes(&listener);
+    info!("WebSocket echo server listening on {ws}://{addr}/ (connect with `cargo client ws-echo`)");
     http::serve(&listener, shutdown, limits, Origins::any(), move |connection, request| {
         echo(connection, request, guard.clone())
     })?;

@@ -39,6 +39,8 @@ pub fn binaries() -> (PathBuf, PathBuf) {
 pub fn stand_in(server: &Path, client: &Path) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("transcripts-{}", std::process::id()));
     fs::create_dir_all(&dir).expect("a temporary folder");
+    // A certificate from an earlier run would make `--tls` say "kept" instead of "made now".
+    let _ = fs::remove_dir_all(dir.join("socket-steps"));
     let script = format!(
         "#!/bin/sh\ncase \"$1\" in\n  server) shift; exec '{}' \"$@\";;\n  client) shift; exec '{}' \"$@\";;\n  \
          *) echo \"the transcripts test only runs cargo server/client, not cargo $1\" >&2; exit 2;;\nesac\n",
@@ -71,6 +73,8 @@ pub fn start(command: &str, path: &Path, place: &str) -> Terminal {
         .env("PATH", search)
         .env("NO_COLOR", "1")
         .env("CURL_HOME", path)
+        // `--tls` keeps its certificate here, not in the reader's data folder (chapter 15).
+        .env("SOCKET_STEPS_TLS_DIR", path.join("socket-steps/tls"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(writer)
