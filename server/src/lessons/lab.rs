@@ -7,6 +7,7 @@
 //!                      | GET /ws       lesson 8: WebSocket (the page, `cargo client ws`)|
 //!                      | /poll /long-poll /stream /send   lesson 5: HTTP               |
 //!                      | GET /wire     the page's wire panel (crate::http::wire)        |
+//!                      | /class        class mode's scoreboard (crate::class)           |
 //!                      +----------------------------------------------------------------+
 //! ```
 //!
@@ -23,6 +24,7 @@ use log::info;
 use super::chat;
 use super::http_chat::{self, Config};
 use super::ws_chat;
+use crate::class;
 use crate::http::{self, AfterResponse, Connection, Origins, Request};
 use crate::hub::Hub;
 
@@ -38,7 +40,31 @@ pub fn run(
     config: Config,
     origins: Origins,
 ) -> io::Result<()> {
+    run_with_class(tcp, web, shutdown, hub, config, origins, None)
+}
+
+/// [`run`], in class mode when `class` is given: the lab also grades the students' servers and
+/// shows them on `/class` (see [`crate::class`]).
+pub fn run_with_class(
+    tcp: TcpListener,
+    web: TcpListener,
+    shutdown: &Shutdown,
+    hub: Arc<Hub>,
+    config: Config,
+    origins: Origins,
+    class: Option<(class::Config, Arc<dyn class::Grade>)>,
+) -> io::Result<()> {
     announce(tcp.local_addr()?, web.local_addr()?);
+    let class = match class {
+        Some((setup, grade)) => {
+            let ports = [tcp.local_addr()?.port(), web.local_addr()?.port()];
+            let networks = class::rules::Networks::new(web.local_addr()?, &ports);
+            let class = class::Class::start(setup, grade, networks, shutdown).map_err(io::Error::other)?;
+            info!("  scoreboard: http://{}/class", web.local_addr()?);
+            Some(class)
+        }
+        None => None,
+    };
     let chat_side = {
         let (hub, shutdown) = (hub.clone(), shutdown.clone());
         thread::Builder::new().name("lab tcp".into()).spawn(move || chat::run(tcp, &shutdown, hub))?
@@ -48,7 +74,9 @@ pub fn run(
     let limits = config.limits();
     let wire = http::wire::Wire::default();
     http::serve(&web, shutdown, limits, origins, move |connection, request| {
-        wire.answer(connection, request, |connection, request| route(connection, request, &hub, &config))
+        wire.answer(connection, request, |connection, request| {
+            route(connection, request, &hub, &config, class.as_deref())
+        })
     })?;
     let _ = chat_side.join();
     info!("the lab is closed");
@@ -56,8 +84,17 @@ pub fn run(
 }
 
 /// The page and the WebSocket upgrade; everything else is lesson 5's.
-fn route(connection: &mut Connection, request: Request, hub: &Hub, config: &Config) -> AfterResponse {
+fn route(
+    connection: &mut Connection,
+    request: Request,
+    hub: &Hub,
+    config: &Config,
+    class: Option<&class::Class>,
+) -> AfterResponse {
     match (request.method.as_str(), request.path()) {
+        (_, path) if path == "/class" || path.starts_with("/class/") => {
+            class::route(connection, request, class)
+        }
         ("GET" | "HEAD", "/" | "/index.html") => {
             let headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")];
             connection.respond(http::OK, &headers, PAGE.as_bytes())
