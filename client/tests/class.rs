@@ -57,7 +57,10 @@ fn fake_checks(addr: SocketAddr) -> Result<Vec<Verdict>, String> {
         b"hi\n" => vec![verdict(CHECKS[0], Outcome::Pass, ""), verdict(CHECKS[1], Outcome::Pass, "")],
         _ => vec![
             verdict(CHECKS[0], Outcome::Pass, ""),
-            verdict(CHECKS[1], Outcome::Fail, "send back what you read"),
+            Verdict {
+                what: "got something else".into(),
+                ..verdict(CHECKS[1], Outcome::Fail, "send back what you read")
+            },
         ],
     })
 }
@@ -296,9 +299,42 @@ fn class_out_keeps_a_row_per_check_when_a_result_changes() {
     assert_eq!(lines.len(), 5, "{csv}");
     let addr = student.addr;
     assert!(
-        lines[2].ends_with(&format!(r#","민지","{addr}","it echoes","FAIL","","send back what you read""#)),
+        lines[2].ends_with(&format!(
+            r#","민지","{addr}","it echoes","FAIL","got something else","send back what you read""#
+        )),
         "{csv}"
     );
     assert!(lines[4].ends_with(&format!(r#","민지","{addr}","it echoes","PASS","","""#)), "{csv}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_student_enrolls_from_the_terminal_and_reads_what_the_lab_measured() {
+    let (lab, tcp) = class_lab(config(1), Arc::new(Fake::default()));
+    let (good, wrong) = (Student::start(true), Student::start(false));
+    let url = format!("http://{}", lab.addr);
+    let run = |nick: &str, addr: &str| {
+        let args = ["check", "echo-lite", "--enroll", &url, "--nick", nick, "--addr", addr];
+        let out = support::run_client(&args, b"");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run("민지", &good.addr.to_string());
+    assert!(ok, "{stdout}{stderr}");
+    let expected = format!(
+        "민지 enrolled: the lab grades {} now\nthe lab grades your server; the class: http://{}/class\n\
+         PASS echo-lite: it answers\nPASS echo-lite: it echoes\nthe lab measured: 2 passed, 0 failed\n",
+        good.addr, lab.addr
+    );
+    assert_eq!(stdout, expected);
+    let (ok, stdout, stderr) = run("철수", &wrong.addr.to_string());
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("FAIL echo-lite: got something else — send back what you read\n"), "{stdout}");
+    assert!(stderr.contains("the lab's checks did not all pass"), "{stderr}");
+    let (ok, stdout, stderr) = run("영희", &tcp.to_string());
+    assert!(!ok && stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains(&format!("the lab refused: {tcp} is the lab itself")), "{stderr}");
 }
