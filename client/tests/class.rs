@@ -25,6 +25,8 @@ struct Fake {
 }
 
 const CHECKS: [&str; 2] = ["it answers", "it echoes"];
+/// What the fake grader says it got from a wrong server: words a page must show as text.
+const MARKUP: &str = r#"got <img src=x onerror="window.pwned=1">"#;
 
 impl Grade for Fake {
     fn checks(&self, lesson: &str) -> Option<Vec<&'static str>> {
@@ -57,10 +59,7 @@ fn fake_checks(addr: SocketAddr) -> Result<Vec<Verdict>, String> {
         b"hi\n" => vec![verdict(CHECKS[0], Outcome::Pass, ""), verdict(CHECKS[1], Outcome::Pass, "")],
         _ => vec![
             verdict(CHECKS[0], Outcome::Pass, ""),
-            Verdict {
-                what: "got something else".into(),
-                ..verdict(CHECKS[1], Outcome::Fail, "send back what you read")
-            },
+            Verdict { what: MARKUP.into(), ..verdict(CHECKS[1], Outcome::Fail, "send back what you read") },
         ],
     })
 }
@@ -300,7 +299,7 @@ fn class_out_keeps_a_row_per_check_when_a_result_changes() {
     let addr = student.addr;
     assert!(
         lines[2].ends_with(&format!(
-            r#","민지","{addr}","it echoes","FAIL","got something else","send back what you read""#
+            r#","민지","{addr}","it echoes","FAIL","got <img src=x onerror=""window.pwned=1"">","send back what you read""#
         )),
         "{csv}"
     );
@@ -332,9 +331,38 @@ fn a_student_enrolls_from_the_terminal_and_reads_what_the_lab_measured() {
     assert_eq!(stdout, expected);
     let (ok, stdout, stderr) = run("철수", &wrong.addr.to_string());
     assert!(!ok, "{stdout}");
-    assert!(stdout.contains("FAIL echo-lite: got something else — send back what you read\n"), "{stdout}");
+    assert!(stdout.contains(&format!("FAIL echo-lite: {MARKUP} — send back what you read\n")), "{stdout}");
     assert!(stderr.contains("the lab's checks did not all pass"), "{stderr}");
     let (ok, stdout, stderr) = run("영희", &tcp.to_string());
     assert!(!ok && stdout.is_empty(), "{stdout}");
     assert!(stderr.contains(&format!("the lab refused: {tcp} is the lab itself")), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs Chromium and playwright-core: .ci/run installs them"]
+fn in_a_browser_the_scoreboard_fills_in_live_and_shows_markup_as_text() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
+    assert!(std::path::Path::new(&chromium).exists(), "no Chromium at {chromium}: apt-get install chromium");
+    let browser = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+    assert!(browser.join("node_modules/playwright-core").exists(), "run `npm install` in tests/browser");
+    let (lab, _) = class_lab(config(1), Arc::new(Fake::default()));
+    let wrong = Student::start(false);
+    let url = format!("http://{}/class", lab.addr);
+    let mut node = Command::new("node")
+        .current_dir(&browser)
+        .env("CHROMIUM", &chromium)
+        .args(["class.mjs", &url, &wrong.addr.port().to_string()])
+        .args(std::env::var("CLASS_SCREENSHOT").ok())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run node (Node.js 18 or later)");
+    let mut said = BufReader::new(node.stdout.take().unwrap()).lines().map_while(Result::ok);
+    assert_eq!(said.next().as_deref(), Some("saw FAIL"), "the browser never saw the FAIL");
+    // The student fixes the server; the teacher grades everyone again.
+    wrong.correct.store(true, Ordering::SeqCst);
+    assert_eq!(request(lab.addr, "POST", "/class/grade", "{}", "").0, 200);
+    assert_eq!(said.next().as_deref(), Some("ok"), "the browser test failed (its reason is above)");
+    assert!(node.wait().unwrap().success());
 }
