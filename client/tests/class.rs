@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use class::{class_lab, enroll, graded, outcomes, request, row, state, Events};
-use server::class::{Config, Grade, Outcome, Verdict};
+use server::class::{Config, Grade, Mark, Verdict};
 
 /// Grades "echo-lite": does the server answer, and does it echo `hi`? Counts gradings at once.
 #[derive(Default)]
@@ -44,7 +44,7 @@ impl Grade for Fake {
 }
 
 fn fake_checks(addr: SocketAddr) -> Result<Vec<Verdict>, String> {
-    let verdict = |name, outcome, hint| Verdict { name, outcome, what: String::new(), hint };
+    let verdict = |name, outcome, hint| Verdict { name, mark: outcome, what: String::new(), hint };
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
         .map_err(|_| format!("no server at {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
@@ -53,13 +53,13 @@ fn fake_checks(addr: SocketAddr) -> Result<Vec<Verdict>, String> {
     let n = stream.read(&mut got).unwrap_or(0);
     Ok(match &got[..n] {
         b"" => vec![
-            verdict(CHECKS[0], Outcome::Fail, "answer"),
-            verdict(CHECKS[1], Outcome::Skip, "fix the failure above first"),
+            verdict(CHECKS[0], Mark::Fail, "answer"),
+            verdict(CHECKS[1], Mark::Skip, "fix the failure above first"),
         ],
-        b"hi\n" => vec![verdict(CHECKS[0], Outcome::Pass, ""), verdict(CHECKS[1], Outcome::Pass, "")],
+        b"hi\n" => vec![verdict(CHECKS[0], Mark::Pass, ""), verdict(CHECKS[1], Mark::Pass, "")],
         _ => vec![
-            verdict(CHECKS[0], Outcome::Pass, ""),
-            Verdict { what: MARKUP.into(), ..verdict(CHECKS[1], Outcome::Fail, "send back what you read") },
+            verdict(CHECKS[0], Mark::Pass, ""),
+            Verdict { what: MARKUP.into(), ..verdict(CHECKS[1], Mark::Fail, "send back what you read") },
         ],
     })
 }

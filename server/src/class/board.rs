@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::verdict::{Outcome, Verdict};
+use super::verdict::{Mark, Verdict};
 
 /// Students at once: past it, an enrollment is refused (a class is thirty; this is a room's
 /// worth with margin, and it bounds the page and the gradings).
@@ -57,7 +57,7 @@ impl Student {
     /// Takes in a grading's result, made at `now`; true when it differs from the last one.
     pub fn record(&mut self, result: Result<Vec<Verdict>, String>, checks: &[&str], now: SystemTime) -> bool {
         if let Ok(verdicts) = &result {
-            for verdict in verdicts.iter().filter(|v| v.outcome == Outcome::Pass) {
+            for verdict in verdicts.iter().filter(|v| v.mark == Mark::Pass) {
                 if let Some(i) = checks.iter().position(|name| *name == verdict.name) {
                     self.first_green[i].get_or_insert(now);
                 }
@@ -74,12 +74,12 @@ impl Student {
     }
 
     /// PASS / FAIL / SKIP per check, in the board's order (`None`: not graded yet).
-    pub fn outcomes(&self, checks: &[&str]) -> Vec<Option<Outcome>> {
+    pub fn outcomes(&self, checks: &[&str]) -> Vec<Option<Mark>> {
         let verdicts = match &self.result {
             Some(Ok(verdicts)) => verdicts.as_slice(),
             _ => &[],
         };
-        checks.iter().map(|name| verdicts.iter().find(|v| v.name == *name).map(|v| v.outcome)).collect()
+        checks.iter().map(|name| verdicts.iter().find(|v| v.name == *name).map(|v| v.mark)).collect()
     }
 
     /// The student's row, for the page.
@@ -95,7 +95,7 @@ impl Student {
             .map(|(name, green)| {
                 let verdict = verdicts.iter().find(|v| v.name == *name);
                 json!({
-                    "outcome": verdict.map(|v| v.outcome.word()),
+                    "outcome": verdict.map(|v| v.mark.word()),
                     "what": verdict.map_or("", |v| v.what.as_str()),
                     "hint": verdict.map_or("", |v| v.hint),
                     "first_green": green.map(millis),
@@ -129,8 +129,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn verdict(name: &'static str, outcome: Outcome) -> Verdict {
-        Verdict { name, outcome, what: String::new(), hint: "" }
+    fn verdict(name: &'static str, mark: Mark) -> Verdict {
+        Verdict { name, mark, what: String::new(), hint: "" }
     }
 
     #[test]
@@ -140,11 +140,11 @@ mod tests {
             Student::new("민지", "민지".into(), "127.0.0.1:1".parse().unwrap(), [127, 0, 0, 1].into(), 2);
         let t0 = UNIX_EPOCH + Duration::from_secs(100);
         let (t1, t2) = (t0 + Duration::from_secs(30), t0 + Duration::from_secs(60));
-        let failing = vec![verdict("one", Outcome::Pass), verdict("two", Outcome::Fail)];
+        let failing = vec![verdict("one", Mark::Pass), verdict("two", Mark::Fail)];
         assert!(student.record(Ok(failing.clone()), &checks, t0));
         assert!(!student.record(Ok(failing), &checks, t1), "the same result is no change");
         assert_eq!(student.changed, Some(t0));
-        let passing = vec![verdict("one", Outcome::Pass), verdict("two", Outcome::Pass)];
+        let passing = vec![verdict("one", Mark::Pass), verdict("two", Mark::Pass)];
         assert!(student.record(Ok(passing), &checks, t2));
         assert_eq!(student.first_green, vec![Some(t0), Some(t2)]);
         assert!(student.record(Err("no server".into()), &checks, t2 + Duration::from_secs(1)));

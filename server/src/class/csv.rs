@@ -40,7 +40,7 @@ impl Log {
         match &student.result {
             Some(Ok(verdicts)) => {
                 for v in verdicts {
-                    row(v.name, v.outcome.word(), &v.what, v.hint);
+                    row(v.name, v.mark.word(), &v.what, v.hint);
                 }
             }
             Some(Err(line)) => row("", "ERROR", line, ""),

@@ -36,7 +36,7 @@ use serde_json::json;
 use board::{Stage, Student, MAX_STUDENTS};
 pub use routes::route;
 use rules::{Networks, Rate};
-pub use verdict::{Grade, Outcome, Verdict};
+pub use verdict::{Grade, Mark, Verdict};
 
 /// Gradings at once. Each is a few connections and mostly waiting; four keep thirty students'
 /// results coming within a minute while the chat, on the same two cores, stays quick.

@@ -4,22 +4,22 @@
 
 use std::net::SocketAddr;
 
-/// How one check went.
+/// How one check went: its mark on the board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Mark {
     Pass,
     Fail,
     /// Not run: an earlier failure stopped the run.
     Skip,
 }
 
-impl Outcome {
+impl Mark {
     /// As `cargo client check` prints it.
     pub fn word(self) -> &'static str {
         match self {
-            Outcome::Pass => "PASS",
-            Outcome::Fail => "FAIL",
-            Outcome::Skip => "SKIP",
+            Mark::Pass => "PASS",
+            Mark::Fail => "FAIL",
+            Mark::Skip => "SKIP",
         }
     }
 }
@@ -29,7 +29,7 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub name: &'static str,
-    pub outcome: Outcome,
+    pub mark: Mark,
     pub what: String,
     pub hint: &'static str,
 }
