@@ -54,17 +54,15 @@ pub fn run_with_class(
     origins: Origins,
     class: Option<(class::Config, Arc<dyn class::Grade>)>,
 ) -> io::Result<()> {
-    announce(tcp.local_addr()?, web.local_addr()?);
     let class = match class {
         Some((setup, grade)) => {
             let ports = [tcp.local_addr()?.port(), web.local_addr()?.port()];
             let networks = class::rules::Networks::new(web.local_addr()?, &ports);
-            let class = class::Class::start(setup, grade, networks, shutdown).map_err(io::Error::other)?;
-            info!("  scoreboard: http://{}/class", web.local_addr()?);
-            Some(class)
+            Some(class::Class::start(setup, grade, networks, shutdown).map_err(io::Error::other)?)
         }
         None => None,
     };
+    announce(tcp.local_addr()?, web.local_addr()?, class.as_ref().map(|c| c.lesson()));
     let chat_side = {
         let (hub, shutdown) = (hub.clone(), shutdown.clone());
         thread::Builder::new().name("lab tcp".into()).spawn(move || chat::run(tcp, &shutdown, hub))?
@@ -106,9 +104,10 @@ fn route(
     }
 }
 
-/// Says where to point a browser and the terminal clients, and, when the lab listens on every
-/// address, which addresses students on the same network should use.
-fn announce(tcp: SocketAddr, web: SocketAddr) {
+/// Says where to point a browser and the terminal clients (and, in class mode, where the
+/// scoreboard is and how students enroll), and, when the lab listens on every address, which
+/// addresses students on the same network should use.
+fn announce(tcp: SocketAddr, web: SocketAddr, class: Option<&str>) {
     let hosts: Vec<IpAddr> = if web.ip().is_unspecified() {
         let all = if_addrs::get_if_addrs().unwrap_or_default();
         all.into_iter().map(|i| i.ip()).filter(|ip| ip.is_ipv4() && !ip.is_loopback()).collect()
@@ -120,6 +119,9 @@ fn announce(tcp: SocketAddr, web: SocketAddr) {
     for host in &hosts {
         let (web, tcp) = (SocketAddr::new(*host, web.port()), SocketAddr::new(*host, tcp.port()));
         info!("  browser:  http://{web}/");
+        if let Some(lesson) = class {
+            info!("  class:    http://{web}/class   |   cargo client check {lesson} --enroll http://{web} --nick NAME");
+        }
         info!(
             "  terminal: cargo client chat --addr {tcp}   |   cargo client ws --addr {web}   |   nc {} {}",
             tcp.ip(),
