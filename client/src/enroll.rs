@@ -5,7 +5,8 @@
 //! The lab connects to your server over the network: a server listening on 127.0.0.1 is out of
 //! its reach, so start yours with `--addr 0.0.0.0:PORT` (or on your network address).
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -17,8 +18,6 @@ use crate::lessons::http::{read_head, MAX_RESPONSE};
 pub const WAIT: Duration = Duration::from_secs(120);
 /// How long one request to the lab may take.
 pub const REQUEST_TIME: Duration = Duration::from_secs(10);
-/// How often to ask the lab whether the grading is done.
-const POLL: Duration = Duration::from_millis(500);
 
 /// Enrolls `nick`'s server at `addr` for `lesson` with the lab at `url`, and prints the lab's
 /// line, then its verdicts as they come. `Ok(true)` when every check passed.
@@ -53,19 +52,60 @@ pub fn run(url: &str, lesson: &str, nick: &str, addr: &str, out: &mut impl Write
         }
     }
     write(out, &format!("the lab grades your server; the class: http://{lab}/class"))?;
+    // The board's event stream, as the page reads it: one connection, each change as it comes.
+    let mut board = open_events(&lab)?;
     let deadline = Instant::now() + WAIT;
     loop {
-        let (_, board) = request(&lab, "GET", "/class/state", None)?;
+        let Some(board) = next_board(&mut board, deadline)? else {
+            return Err(format!(
+                "the lab has not graded your server within {WAIT:?}: see http://{lab}/class"
+            ));
+        };
         let row = board["students"].as_array().and_then(|rows| rows.iter().find(|r| r["nick"] == nick));
         if let Some(row) = row.filter(|r| r["stage"] == "done" && !r["graded"].is_null()) {
             return print_row(row, &board["checks"], lesson, out);
         }
-        if Instant::now() + POLL > deadline {
-            return Err(format!(
-                "the lab has not graded your server within {WAIT:?}: see http://{lab}/class"
-            ));
+    }
+}
+
+/// `GET /class/events`, past the response head.
+fn open_events(lab: &str) -> Result<BufReader<TcpStream>, String> {
+    let stream = common::net::connect(lab, "lab --class")?;
+    let failed = |e: std::io::Error| format!("talking to the lab at {lab}: {}", common::net::describe(&e));
+    stream.set_read_timeout(Some(REQUEST_TIME)).map_err(failed)?;
+    (&stream)
+        .write_all(format!("GET /class/events HTTP/1.1\r\nHost: {lab}\r\n\r\n").as_bytes())
+        .map_err(failed)?;
+    let mut reader = BufReader::new(stream);
+    let head = read_head(&mut reader)?;
+    if head.status != 200 {
+        return Err(format!("the lab at {lab} answered {} to its event stream", head.status));
+    }
+    Ok(reader)
+}
+
+/// The next board of the stream (its `data:` lines; the chunk sizes and keep-alive comments
+/// around them are skipped), or `None` once `deadline` has passed. A line is read within
+/// [`MAX_RESPONSE`] bytes: the lab is a peer like any other.
+fn next_board(events: &mut BufReader<TcpStream>, deadline: Instant) -> Result<Option<Value>, String> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
         }
-        std::thread::sleep(POLL);
+        events.get_ref().set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+        let mut line = Vec::new();
+        match events.by_ref().take(MAX_RESPONSE as u64).read_until(b'\n', &mut line) {
+            Ok(0) => return Err("the lab closed the event stream: is it still running?".into()),
+            Ok(_) => {}
+            Err(e) if common::net::is_timeout(&e) => return Ok(None),
+            Err(e) => return Err(format!("reading the lab's events: {}", common::net::describe(&e))),
+        }
+        if let Some(json) = line.strip_prefix(b"data: ") {
+            return serde_json::from_slice(json)
+                .map(Some)
+                .map_err(|e| format!("the lab sent a board that is not JSON: {e}"));
+        }
     }
 }
 
