@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use class::{class_lab, enroll, graded, outcomes, request, row, state, Events};
+use class::{class_lab, enroll, enroll_from, graded, outcomes, request, row, state, Events};
 use server::class::{Config, Grade, Mark, Verdict};
 
 /// Grades "echo-lite": does the server answer, and does it echo `hi`? Counts gradings at once.
@@ -192,6 +192,13 @@ fn refusals_each_get_a_clear_line() {
         (status, line.as_str()),
         (200, format!("민지 enrolled again: the lab grades {} now", student.addr).as_str())
     );
+    // From another machine (127.0.0.2, as the lab sees it): its own port, but a nickname taken.
+    let other = Some([127, 0, 0, 2].into());
+    let (status, line) = enroll_from(lab.addr, other, "민지", "7979");
+    assert_eq!(status, 400);
+    assert_eq!(line, "the nickname 민지 is taken (enrolled from another machine): pick another with --nick");
+    let (status, line) = enroll_from(lab.addr, other, "영희", "7979");
+    assert_eq!((status, line.as_str()), (200, "영희 enrolled: the lab grades 127.0.0.2:7979 now"));
     // Names that are not nicknames, and addresses that are not addresses.
     let (status, line) = enroll(lab.addr, "<b>x</b>", &port);
     assert_eq!(status, 400);
@@ -199,7 +206,7 @@ fn refusals_each_get_a_clear_line() {
     let (status, line) = enroll(lab.addr, "bob", "laptop.local:7979");
     assert_eq!(status, 400);
     assert!(line.contains("is not PORT or IP:PORT"), "{line}");
-    assert_eq!(state(lab.addr)["students"].as_array().unwrap().len(), 2);
+    assert_eq!(state(lab.addr)["students"].as_array().unwrap().len(), 3);
 }
 
 #[test]

@@ -27,7 +27,27 @@ pub fn class_lab(config: Config, grade: Arc<dyn Grade>) -> (Running, SocketAddr)
 
 /// One request on a fresh connection, with `extra` header lines; the status and the body.
 pub fn request(lab: SocketAddr, method: &str, path: &str, body: &str, extra: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(lab).unwrap();
+    request_from(lab, None, method, path, body, extra)
+}
+
+/// [`request`] from another loopback address (`127.0.0.2`: another machine, as the lab sees it).
+pub fn request_from(
+    lab: SocketAddr,
+    from: Option<std::net::IpAddr>,
+    method: &str,
+    path: &str,
+    body: &str,
+    extra: &str,
+) -> (u16, String) {
+    let mut stream = match from {
+        None => TcpStream::connect(lab).unwrap(),
+        Some(ip) => {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.bind(&SocketAddr::new(ip, 0).into()).unwrap();
+            socket.connect(&lab.into()).unwrap();
+            socket.into()
+        }
+    };
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     write!(
         stream,
@@ -45,8 +65,13 @@ pub fn request(lab: SocketAddr, method: &str, path: &str, body: &str, extra: &st
 
 /// `POST /class/enroll`; the status and the line for the student (`ok` or `error`).
 pub fn enroll(lab: SocketAddr, nick: &str, addr: &str) -> (u16, String) {
+    enroll_from(lab, None, nick, addr)
+}
+
+/// [`enroll`] from another loopback address.
+pub fn enroll_from(lab: SocketAddr, from: Option<std::net::IpAddr>, nick: &str, addr: &str) -> (u16, String) {
     let body = serde_json::json!({ "nick": nick, "addr": addr }).to_string();
-    let (status, answer) = request(lab, "POST", "/class/enroll", &body, "");
+    let (status, answer) = request_from(lab, from, "POST", "/class/enroll", &body, "");
     let answer: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
     let line = answer.get("ok").or(answer.get("error")).and_then(Value::as_str).unwrap_or_default();
     (status, line.to_string())

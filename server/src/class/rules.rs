@@ -186,6 +186,11 @@ mod tests {
         }
         // Another machine's 8080 is a student's server.
         assert_eq!(admit(&networks, "192.168.1.77:8080"), Ok(()));
+        // "grade all" is the teacher's button: this machine, whichever of its addresses.
+        for own in ["127.0.0.1", "127.0.0.2", "::1", "192.168.1.20", "::ffff:127.0.0.1"] {
+            assert!(networks.is_own(own.parse().unwrap()), "{own}");
+        }
+        assert!(!networks.is_own("192.168.1.77".parse().unwrap()));
     }
 
     #[test]
