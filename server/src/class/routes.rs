@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::Class;
 use crate::http::{self, AfterResponse, Connection, Request};
 use crate::lessons::http_chat::{
-    error, event_stream_head, json_body, method_not_allowed, respond_json, write_event, DEPARTURE_CHECK,
+    error, json_body, method_not_allowed, respond_json, write_event, DEPARTURE_CHECK,
 };
 
 /// The scoreboard, in the binary like the lab's page.
@@ -29,6 +29,11 @@ pub const CSP: &str =
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
 /// How often an idle event stream sends a comment line, so proxies keep it open.
 pub const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// True for the paths [`route`] answers: `/class` and everything under it.
+pub fn serves(path: &str) -> bool {
+    path == "/class" || path.starts_with("/class/")
+}
 
 /// Answers `/class` and `/class/...`; `class` is `None` when the lab is not in class mode.
 pub fn route(connection: &mut Connection, request: Request, class: Option<&Class>) -> AfterResponse {
@@ -103,7 +108,12 @@ fn enroll(connection: &mut Connection, request: &Request, class: &Class) -> Afte
 fn events(connection: &mut Connection, class: &Class) -> AfterResponse {
     let feed = class.watch();
     let chunked = !connection.is_http10();
-    let mut result = connection.stream().write_all(event_stream_head(chunked).as_bytes());
+    // The head of chapter 5's stream: chunked, or (HTTP/1.0) ended by closing.
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n{}\r\n",
+        if chunked { "Transfer-Encoding: chunked\r\n" } else { "Connection: close\r\n" }
+    );
+    let mut result = connection.stream().write_all(head.as_bytes());
     let mut quiet_since = Instant::now();
     while result.is_ok() {
         result = match feed.recv_timeout(DEPARTURE_CHECK) {

@@ -175,7 +175,11 @@ fn stream_events(
     // HTTP/1.1 frames the endless body in chunks; an HTTP/1.0 client knows no chunks, so its
     // stream simply ends when we close the connection.
     let chunked = !connection.is_http10();
-    let mut result = connection.stream().write_all(event_stream_head(chunked).as_bytes());
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n{}\r\n",
+        if chunked { "Transfer-Encoding: chunked\r\n" } else { "Connection: close\r\n" }
+    );
+    let mut result = connection.stream().write_all(head.as_bytes());
     let Newer { events, missed } = hub.newer(&room, last);
     {
         let mut send = |text: &str| write_event(connection.stream(), text, chunked);
@@ -224,14 +228,6 @@ fn stream_events(
         let _ = connection.stream().write_all(b"0\r\n\r\n");
     }
     AfterResponse::Close
-}
-
-/// The head of an endless response of events: chunked, or (HTTP/1.0) ended by closing.
-pub(crate) fn event_stream_head(chunked: bool) -> String {
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n{}\r\n",
-        if chunked { "Transfer-Encoding: chunked\r\n" } else { "Connection: close\r\n" }
-    )
 }
 
 /// One event in Server-Sent Events format: `id:` lets a reconnecting browser resume.

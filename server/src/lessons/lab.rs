@@ -73,7 +73,11 @@ pub fn run_with_class(
     let wire = http::wire::Wire::default();
     http::serve(&web, shutdown, limits, origins, move |connection, request| {
         wire.answer(connection, request, |connection, request| {
-            route(connection, request, &hub, &config, class.as_deref())
+            // Class mode's pages first (they say how to turn it on when it is off).
+            if class::routes::serves(request.path()) {
+                return class::route(connection, request, class.as_deref());
+            }
+            route(connection, request, &hub, &config)
         })
     })?;
     let _ = chat_side.join();
@@ -82,17 +86,8 @@ pub fn run_with_class(
 }
 
 /// The page and the WebSocket upgrade; everything else is lesson 5's.
-fn route(
-    connection: &mut Connection,
-    request: Request,
-    hub: &Hub,
-    config: &Config,
-    class: Option<&class::Class>,
-) -> AfterResponse {
+fn route(connection: &mut Connection, request: Request, hub: &Hub, config: &Config) -> AfterResponse {
     match (request.method.as_str(), request.path()) {
-        (_, path) if path == "/class" || path.starts_with("/class/") => {
-            class::route(connection, request, class)
-        }
         ("GET" | "HEAD", "/" | "/index.html") => {
             let headers = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")];
             connection.respond(http::OK, &headers, PAGE.as_bytes())
