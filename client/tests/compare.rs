@@ -4,11 +4,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use client::compare::{self, progress::Lines, Options};
 use server::hub::Limits;
@@ -116,4 +117,91 @@ fn without_a_lab_it_says_to_start_one_in_one_line() {
         String::from_utf8(out.stderr).unwrap(),
         format!("error: no lab at {nobody}: start one in another terminal with `cargo server lab`\n")
     );
+}
+
+/// What a front to the lab's web side does with a request.
+enum Front {
+    /// Passes it (and the rest of the connection) to the lab.
+    Pass,
+    /// Answers these bytes and closes.
+    Answer(&'static str),
+    /// Never answers (for 30 s).
+    Hold,
+}
+
+/// A web side in front of the lab's, deciding by each connection's first request line.
+fn front(lab: SocketAddr, decide: fn(&str) -> Front) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && client.read_exact(&mut byte).is_ok() {
+                    head.push(byte[0]);
+                }
+                match decide(String::from_utf8_lossy(&head).lines().next().unwrap_or_default()) {
+                    Front::Answer(bytes) => drop(client.write_all(bytes.as_bytes())),
+                    Front::Hold => thread::sleep(Duration::from_secs(30)),
+                    Front::Pass => {
+                        let Ok(mut server) = TcpStream::connect(lab) else { return };
+                        // The lab answers only requests for itself (a Host of another port is
+                        // another site): every request the front passes on says whom it asks for.
+                        let (ours, theirs) = (client.local_addr().unwrap().to_string(), lab.to_string());
+                        let retarget =
+                            move |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(&ours, &theirs);
+                        let _ = server.write_all(retarget(&head).as_bytes());
+                        let (mut up, mut down) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                        thread::spawn(move || {
+                            let mut buf = [0u8; 4096];
+                            while let Ok(n @ 1..) = up.read(&mut buf) {
+                                if down.write_all(retarget(&buf[..n]).as_bytes()).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                        let _ = std::io::copy(&mut server, &mut client);
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_lab_that_never_answers_the_websocket_upgrade_fails_the_run_in_bounded_time() {
+    let (lab, tcp) = lab();
+    let web = front(lab.addr, |line| if line.starts_with("GET /ws") { Front::Hold } else { Front::Pass });
+    let options = Options { http: web, intervals: vec![], ..small(tcp, lab.addr) };
+    let started = Instant::now();
+    let error = compare::run(&options, &mut Lines(Vec::new())).unwrap_err();
+    assert!(error.contains("no answer to the WebSocket upgrade (GET /ws) within 5s"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_poll_answering_500_is_an_error_with_a_non_zero_exit_not_delivered_0() {
+    let (lab, tcp) = lab();
+    let web = front(lab.addr, |line| {
+        match line.starts_with("GET /poll") {
+        true => Front::Answer(
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 34\r\n\r\n\
+             {\"error\": \"boom \\u001b[2J \\u202e\"}",
+        ),
+        false => Front::Pass,
+    }
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_client"))
+        .args(["compare", "--tcp", &tcp.to_string(), "--http", &web])
+        .args(["--subscribers", "1", "--messages", "2", "--rate", "50", "--intervals", "0.05"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("polling every 0.05 s: the server answered 500"), "{stderr}");
+    // JSON escaped the ESC; the right-to-left override it lets through is escaped on the way out.
+    assert!(stderr.contains("\\u{202e}") && !stderr.contains('\u{202e}'), "{stderr}");
 }

@@ -33,6 +33,9 @@ pub use progress::Progress;
 pub use report::{save, svg, table, Row};
 use subscriber::{Subscriber, Tally};
 
+/// How long the subscribers of one run may take to be listening, all together.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What to measure, and where.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -86,6 +89,11 @@ impl Transport {
 /// Runs every transport against the lab at `options.tcp` and `options.http`; returns one row
 /// each. `progress` is told as each run goes.
 pub fn run(options: &Options, progress: &mut impl Progress) -> Result<Vec<Row>, String> {
+    // An error may quote the lab (a status line, a JSON error): shown escaped, like `check`'s.
+    measure_all(options, progress).map_err(|e| crate::check::shown(&e))
+}
+
+fn measure_all(options: &Options, progress: &mut impl Progress) -> Result<Vec<Row>, String> {
     // Nobody listening is one line that says what to start, before any measuring.
     for addr in [&options.tcp, &options.http] {
         drop(common::net::connect(addr, "lab").map_err(|e| match e.strip_prefix("no server at ") {
@@ -153,11 +161,13 @@ fn measure(
         stop.trigger();
         subscribers.into_iter().for_each(|handle| drop(handle.join()));
     };
+    // One deadline for all the subscribers to be listening, not one each.
+    let listening_by = Instant::now() + READY_TIMEOUT;
     for _ in 0..options.subscribers {
-        let answer = ready.recv_timeout(Duration::from_secs(10));
-        if let Err(e) =
-            answer.unwrap_or_else(|_| Err(format!("{}: a subscriber never got ready", transport.name())))
-        {
+        let answer = ready.recv_timeout(listening_by.saturating_duration_since(Instant::now()));
+        if let Err(e) = answer.unwrap_or_else(|_| {
+            Err(format!("{}: a subscriber was not listening within {READY_TIMEOUT:?}", transport.name()))
+        }) {
             stop_all(subscribers);
             return Err(e);
         }
@@ -205,6 +215,17 @@ fn measure(
     let published = publishing.join().map_err(|_| "the publisher's thread failed".to_string())?;
     let publisher = published.map_err(|e| format!("{}: the publisher failed: {e}", transport.name()))?;
     publisher::leave(publisher);
+    if let Some((first, count)) = tally.errors() {
+        let others =
+            if count > 1 { format!(" (and {} more subscribers failed)", count - 1) } else { String::new() };
+        return Err(format!("{first}{others}"));
+    }
+    if tally.delivered.load(Ordering::Relaxed) == 0 {
+        return Err(format!(
+            "{}: none of the {expected} deliveries arrived within {grace:?} after the last message: is the lab answering?",
+            transport.name()
+        ));
+    }
 
     let mut delays = std::mem::take(&mut *tally.delays.lock().unwrap_or_else(|p| p.into_inner()));
     delays.sort_unstable();

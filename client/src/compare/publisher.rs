@@ -18,6 +18,8 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn join(tcp: &str, room: &str, nick: &str) -> Result<TcpStream, String> {
     let mut stream = common::net::connect(tcp, "lab")?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    // A lab that stops reading fails the run instead of holding it.
+    stream.set_write_timeout(Some(super::subscriber::WRITE_TIMEOUT)).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(JOIN_TIMEOUT)).map_err(|e| e.to_string())?;
     let mut lines = LineReader::new(stream.try_clone().map_err(|e| e.to_string())?, 64 * 1024);
     stream.write_all(format!("/nick {nick}\n/join {room}\n").as_bytes()).map_err(|e| e.to_string())?;

@@ -25,6 +25,13 @@ const LOOK_UP: Duration = Duration::from_millis(100);
 /// How long a WebSocket subscriber waits for the server's close frame after sending its own.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
+/// How long the WebSocket upgrade may take: the lab answers it at once. Without this a lab that
+/// never answers `GET /ws` would hold `compare` forever.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one write to the lab may block: a lab that stops reading fails the run.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What every subscriber of one run shares.
 pub struct Tally {
     /// The publisher's nickname in this run (each run has its own: the last run's publisher may
@@ -32,11 +39,24 @@ pub struct Tally {
     pub publisher: String,
     pub delays: Mutex<Vec<u64>>,
     pub delivered: AtomicU64,
+    /// What went wrong with a subscriber after it was listening: the run fails with the first.
+    errors: Mutex<Vec<String>>,
 }
 
 impl Tally {
     pub fn new(publisher: String) -> Tally {
-        Tally { publisher, delays: Mutex::new(Vec::new()), delivered: AtomicU64::new(0) }
+        Tally {
+            publisher,
+            delays: Mutex::new(Vec::new()),
+            delivered: AtomicU64::new(0),
+            errors: Mutex::default(),
+        }
+    }
+
+    /// The first error a subscriber met, and how many met one.
+    pub fn errors(&self) -> Option<(String, usize)> {
+        let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        errors.first().map(|e| (e.clone(), errors.len()))
     }
 
     /// Records a line the publisher sent (`m SEQ SENT_US`); ignores everything else.
@@ -93,9 +113,13 @@ impl Subscriber {
             Transport::Tcp => self.tcp_member(),
             Transport::WebSocket => self.ws_member(),
         };
+        // An error before the subscriber was listening fails the wait for it; one after that
+        // (a /poll answering 500) fails the run once it is over. Either way: not "delivered 0".
         if let Err(e) = result {
             if !self.stop.is_triggered() {
-                let _ = self.ready.send(Err(format!("{}: {e}", self.transport.name())));
+                let e = format!("{}: {e}", self.transport.name());
+                self.tally.errors.lock().unwrap_or_else(|p| p.into_inner()).push(e.clone());
+                let _ = self.ready.send(Err(e));
             }
         }
     }
@@ -117,6 +141,7 @@ impl Subscriber {
         // `compare` never traces: it measures.
         let stream = Traced::off(common::net::connect(&self.tcp, "lab")?);
         stream.set_read_timeout(Some(LOOK_UP)).map_err(|e| e.to_string())?;
+        stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(|e| e.to_string())?;
         let mut sending =
             Counted { stream: stream.try_clone().map_err(|e| e.to_string())?, stats: self.stats.clone() };
         sending.write_all(format!("/join {}\n", self.room).as_bytes()).map_err(|e| e.to_string())?;
@@ -145,10 +170,21 @@ impl Subscriber {
     /// a close frame (1000, normal) and the server's close frame back.
     fn ws_member(&self) -> Result<(), String> {
         let stream = Traced::off(common::net::connect(&self.web, "lab")?);
+        // Every wait has a deadline, the upgrade's included; and the end of the run cuts the
+        // upgrade short (only the upgrade: afterwards the member leaves with a close frame).
+        stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).map_err(|e| e.to_string())?;
+        stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(|e| e.to_string())?;
+        let upgrading = self.stop.track(&stream).map_err(|e| e.to_string())?;
         let counted = Counted { stream, stats: self.stats.clone() };
         let url = format!("ws://{}/ws", self.web);
-        let (mut socket, _) =
-            tungstenite::client::client(url.as_str(), counted).map_err(|e| e.to_string())?;
+        let (mut socket, _) = tungstenite::client::client(url.as_str(), counted).map_err(|e| match e {
+            // A read that timed out: blocking tungstenite calls it an interrupted handshake.
+            tungstenite::HandshakeError::Interrupted(_) => {
+                format!("no answer to the WebSocket upgrade (GET /ws) within {HANDSHAKE_TIMEOUT:?}")
+            }
+            e => format!("the WebSocket upgrade failed: {e}"),
+        })?;
+        drop(upgrading);
         // A read that times out comes back as WouldBlock; tungstenite keeps its place in the frame.
         socket.get_ref().stream.set_read_timeout(Some(LOOK_UP)).map_err(|e| e.to_string())?;
         socket.send(Message::text(format!("/join {}", self.room))).map_err(|e| e.to_string())?;
