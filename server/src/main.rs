@@ -149,6 +149,17 @@ enum Lesson {
         /// in-process hub
         #[arg(long, value_name = "redis://HOST:PORT")]
         broker: Option<String>,
+        /// Class mode (chapter 11): grade every enrolled student's server with LESSON's checks
+        /// (those of `cargo client check LESSON`) and show the class on /class
+        #[arg(long, value_name = "LESSON")]
+        class: Option<String>,
+        /// In class mode, grade everyone again every N seconds
+        #[arg(long, value_name = "SECONDS", default_value_t = server::class::EVERY.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..))]
+        class_every: u64,
+        /// In class mode, append each change of a student's result to this CSV file
+        #[arg(long, value_name = "FILE", requires = "class")]
+        class_out: Option<std::path::PathBuf>,
     },
 }
 
@@ -200,7 +211,19 @@ fn run(lesson: Lesson) -> Result<(), String> {
             let limits = server::http::Limits { max_connections, ..Default::default() };
             lessons::ws_chat::run(bind(&listen.addr)?, &shutdown, members.hub(), limits, origins)
         }
-        Lesson::Lab { tcp, http, bind: host, members, max_connections, allow_origin, max_rooms, broker } => {
+        Lesson::Lab {
+            tcp,
+            http,
+            bind: host,
+            members,
+            max_connections,
+            allow_origin,
+            max_rooms,
+            broker,
+            class,
+            class_every,
+            class_out,
+        } => {
             let (tcp, web) = match host {
                 Some(host) => (on_host(&host, &tcp, "--tcp")?, on_host(&host, &http, "--http")?),
                 None => (tcp, http),
@@ -217,7 +240,14 @@ fn run(lesson: Lesson) -> Result<(), String> {
                     .map_err(|e| format!("cannot start the broker's reader: {e}"))?,
                 None => Arc::new(Hub::new(limits)),
             };
-            let result = lessons::lab::run(tcp, web, &shutdown, hub.clone(), config, origins);
+            let class = class.map(|lesson| {
+                let every = std::time::Duration::from_secs(class_every);
+                let setup =
+                    server::class::Config { every, out: class_out, ..server::class::Config::new(&lesson) };
+                (setup, Arc::new(server::class::Checks) as Arc<dyn server::class::Grade>)
+            });
+            let result =
+                lessons::lab::run_with_class(tcp, web, &shutdown, hub.clone(), config, origins, class);
             // Closed already after Ctrl-C; closing again is harmless and stops the reader.
             hub.close();
             hub.join_reader();

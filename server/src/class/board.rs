@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::verdict::{Mark, Verdict};
+use super::grade::{what_and_hint, word, Mark, Verdict};
 
 /// Students at once: past it, an enrollment is refused (a class is thirty; this is a room's
 /// worth with margin, and it bounds the page and the gradings).
@@ -58,7 +58,7 @@ impl Student {
     pub fn record(&mut self, result: Result<Vec<Verdict>, String>, checks: &[&str], now: SystemTime) -> bool {
         if let Ok(verdicts) = &result {
             for verdict in verdicts.iter().filter(|v| v.mark == Mark::Pass) {
-                if let Some(i) = checks.iter().position(|name| *name == verdict.name) {
+                if let Some(i) = checks.iter().position(|name| *name == verdict.check) {
                     self.first_green[i].get_or_insert(now);
                 }
             }
@@ -74,12 +74,12 @@ impl Student {
     }
 
     /// PASS / FAIL / SKIP per check, in the board's order (`None`: not graded yet).
-    pub fn outcomes(&self, checks: &[&str]) -> Vec<Option<Mark>> {
+    pub fn outcomes(&self, checks: &[&str]) -> Vec<Option<&'static str>> {
         let verdicts = match &self.result {
             Some(Ok(verdicts)) => verdicts.as_slice(),
             _ => &[],
         };
-        checks.iter().map(|name| verdicts.iter().find(|v| v.name == *name).map(|v| v.mark)).collect()
+        checks.iter().map(|name| verdicts.iter().find(|v| v.check == *name).map(|v| word(&v.mark))).collect()
     }
 
     /// The student's row, for the page.
@@ -93,11 +93,12 @@ impl Student {
             .iter()
             .zip(&self.first_green)
             .map(|(name, green)| {
-                let verdict = verdicts.iter().find(|v| v.name == *name);
+                let verdict = verdicts.iter().find(|v| v.check == *name);
+                let (what, hint) = verdict.map_or(("", ""), |v| what_and_hint(&v.mark));
                 json!({
-                    "outcome": verdict.map(|v| v.mark.word()),
-                    "what": verdict.map_or("", |v| v.what.as_str()),
-                    "hint": verdict.map_or("", |v| v.hint),
+                    "outcome": verdict.map(|v| word(&v.mark)),
+                    "what": what,
+                    "hint": hint,
                     "first_green": green.map(millis),
                 })
             })
@@ -129,8 +130,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn verdict(name: &'static str, mark: Mark) -> Verdict {
-        Verdict { name, mark, what: String::new(), hint: "" }
+    fn verdict(check: &'static str, mark: Mark) -> Verdict {
+        Verdict { check, mark }
     }
 
     #[test]
@@ -140,7 +141,8 @@ mod tests {
             Student::new("민지", "민지".into(), "127.0.0.1:1".parse().unwrap(), [127, 0, 0, 1].into(), 2);
         let t0 = UNIX_EPOCH + Duration::from_secs(100);
         let (t1, t2) = (t0 + Duration::from_secs(30), t0 + Duration::from_secs(60));
-        let failing = vec![verdict("one", Mark::Pass), verdict("two", Mark::Fail)];
+        let fail = Mark::Fail { what: "got nothing".into(), hint: "answer" };
+        let failing = vec![verdict("one", Mark::Pass), verdict("two", fail)];
         assert!(student.record(Ok(failing.clone()), &checks, t0));
         assert!(!student.record(Ok(failing), &checks, t1), "the same result is no change");
         assert_eq!(student.changed, Some(t0));

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::board::{millis, Student};
+use super::grade::{what_and_hint, word};
 
 /// The first line of a new file.
 pub const HEADER: &str = "time_ms,nick,address,check,result,detail,hint";
@@ -40,7 +41,8 @@ impl Log {
         match &student.result {
             Some(Ok(verdicts)) => {
                 for v in verdicts {
-                    row(v.name, v.mark.word(), &v.what, v.hint);
+                    let (what, hint) = what_and_hint(&v.mark);
+                    row(v.check, word(&v.mark), what, hint);
                 }
             }
             Some(Err(line)) => row("", "ERROR", line, ""),

@@ -18,9 +18,9 @@
 
 mod board;
 pub mod csv;
+pub mod grade;
 pub mod routes;
 pub mod rules;
-pub mod verdict;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -34,9 +34,9 @@ use log::{info, warn};
 use serde_json::json;
 
 use board::{Stage, Student, MAX_STUDENTS};
+pub use grade::{Checks, Grade, Mark, Verdict};
 pub use routes::route;
 use rules::{Networks, Rate};
-pub use verdict::{Grade, Mark, Verdict};
 
 /// Gradings at once. Each is a few connections and mostly waiting; four keep thirty students'
 /// results coming within a minute while the chat, on the same two cores, stays quick.
@@ -103,8 +103,9 @@ impl Class {
         networks: Networks,
         shutdown: &Shutdown,
     ) -> Result<Arc<Class>, String> {
-        let checks =
-            grade.checks(&config.lesson).ok_or_else(|| format!("no checks for {:?}", config.lesson))?;
+        let checks = grade.checks(&config.lesson).ok_or_else(|| {
+            format!("no checks for {:?}: --class takes one of {}", config.lesson, grader::LESSONS.join(", "))
+        })?;
         let csv = match &config.out {
             Some(path) => Some(Mutex::new(
                 csv::Log::open(path)
