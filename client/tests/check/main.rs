@@ -6,8 +6,6 @@
 //! The wrong solutions live in one file per grader (`echo.rs`, `chat.rs`, `http.rs`, `ws.rs`),
 //! the hostile servers in `hostile.rs`; this file holds what they share.
 
-#[path = "../support/class.rs"]
-mod board;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -15,7 +13,6 @@ mod chat;
 mod echo;
 mod hostile;
 mod http;
-mod room;
 mod ws;
 
 use std::collections::BTreeSet;
