@@ -1,14 +1,15 @@
 //! The client side of every lesson. `main.rs` only parses flags; each lesson's `run` takes the
 //! address and its input and output, so tests drive the real client code.
 //!
-//! Besides the lessons: `check` (the `grader` crate) grades a server someone wrote, `compare`
-//! measures every transport of a running lab, `nc` is a raw client for machines without one, `sio`
-//! is a Socket.IO client, and `upgrade` is the client's side of the WebSocket handshake that the
-//! WebSocket clients share.
+//! Besides the lessons: `check` (the `grader` crate) grades a server someone wrote (`enroll`
+//! hands it to a teacher's lab to grade instead), `compare` measures every transport of a running
+//! lab, `nc` is a raw client for machines without one, `sio` is a Socket.IO client, and `upgrade`
+//! is the client's side of the WebSocket handshake that the WebSocket clients share.
 
 /// The checks live in a crate of their own, which the lab can use too (issue 24).
 pub use grader as check;
 pub mod compare;
+pub mod enroll;
 pub mod lessons;
 pub mod nc;
 pub mod sio;

@@ -147,6 +147,13 @@ enum Lesson {
         /// for http, 127.0.0.1:7878 for the others]
         #[arg(long, value_name = "HOST:PORT")]
         addr: Option<String>,
+        /// Let the teacher's lab (`cargo server lab --class`) grade your server instead, and print
+        /// what it measured: the lab's address, as its page shows it
+        #[arg(long, value_name = "http://HOST:PORT", requires = "nick")]
+        enroll: Option<String>,
+        /// Your name on the teacher's scoreboard (with --enroll)
+        #[arg(long, value_name = "NAME", requires = "enroll")]
+        nick: Option<String>,
     },
     /// 10. Measure every transport of a running lab (`cargo server lab`) side by side
     Compare {
@@ -273,7 +280,14 @@ fn run(lesson: Lesson) -> Result<(), String> {
             let options = client::sio::Options { url, transport, name: nick, room };
             client::sio::run(&options, std::io::BufReader::new(std::io::stdin()), &mut stdout)?;
         }
-        Lesson::Check { lesson, addr } => {
+        Lesson::Check { lesson, addr, enroll: Some(lab), nick } => {
+            let addr = addr.as_deref().or(client::check::default_addr(&lesson)).unwrap_or(defaults::TCP);
+            let nick = nick.unwrap_or_default();
+            if !client::enroll::run(&lab, &lesson, &nick, addr, &mut stdout)? {
+                return Err("the lab's checks did not all pass".into());
+            }
+        }
+        Lesson::Check { lesson, addr, .. } => {
             let report = client::check::run(&lesson, addr.as_deref(), &mut stdout)?;
             if report.failed > 0 {
                 return Err(format!("{} check(s) failed", report.failed));

@@ -2,6 +2,7 @@
 //! takes an already bound listener and a [`common::Shutdown`], so tests drive the real servers
 //! in-process on `127.0.0.1:0`.
 
+pub mod class;
 pub mod conn;
 pub mod evloop;
 pub mod http;

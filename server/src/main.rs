@@ -184,6 +184,17 @@ enum Lesson {
         /// dist/socket.io.min.js from npm); the lab ships none
         #[arg(long, value_name = "FILE")]
         sio_client: Option<std::path::PathBuf>,
+        /// Class mode (chapter 11): grade every enrolled student's server with LESSON's checks
+        /// (those of `cargo client check LESSON`) and show the class on /class
+        #[arg(long, value_name = "LESSON")]
+        class: Option<String>,
+        /// In class mode, grade everyone again every N seconds
+        #[arg(long, value_name = "SECONDS", default_value_t = server::class::EVERY.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..))]
+        class_every: u64,
+        /// In class mode, append each change of a student's result to this CSV file
+        #[arg(long, value_name = "FILE", requires = "class")]
+        class_out: Option<std::path::PathBuf>,
     },
     /// 14. The echo server on one thread: non-blocking sockets and poll(2) by hand (Linux, macOS)
     OneThreadPoll {
@@ -310,6 +321,9 @@ fn run(lesson: Lesson, tls: Option<common::tls::ServerConfig>) -> Result<(), Str
             sio_ping_interval,
             sio_ping_timeout,
             sio_client,
+            class,
+            class_every,
+            class_out,
         } => {
             let (tcp, web) = match host {
                 Some(host) => (on_host(&host, &tcp, "--tcp")?, on_host(&host, &http, "--http")?),
@@ -338,7 +352,14 @@ fn run(lesson: Lesson, tls: Option<common::tls::ServerConfig>) -> Result<(), Str
                 ping_timeout: Duration::from_millis(sio_ping_timeout),
                 client_script: client_script.map(Arc::from),
             };
-            let result = lessons::lab::run_with(tcp, web, &shutdown, hub.clone(), config, origins, sio);
+            let class = class.map(|lesson| {
+                let every = std::time::Duration::from_secs(class_every);
+                let setup =
+                    server::class::Config { every, out: class_out, ..server::class::Config::new(&lesson) };
+                (setup, Arc::new(server::class::Checks) as Arc<dyn server::class::Grade>)
+            });
+            let result =
+                lessons::lab::run_with_all(tcp, web, &shutdown, hub.clone(), config, origins, sio, class);
             // Closed already after Ctrl-C; closing again is harmless and stops the reader.
             hub.close();
             hub.join_reader();

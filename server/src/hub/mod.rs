@@ -49,6 +49,7 @@ pub use broker::Broker;
 pub use event::{Delivery, Event, EventKind, LeaveReason};
 pub use history::Newer;
 pub use members::AfterCommand;
+pub use nick::skeleton;
 pub use outbox::{outbox, Inbox, Outbox};
 
 use rooms::Room;

@@ -238,7 +238,7 @@ fn sse_event(event: &Event) -> String {
 
 /// One event of the stream, flushed at once: as a chunk (its length in hex, the bytes, a line
 /// break), or as it is when the stream is delimited by closing the connection.
-fn write_event(stream: &mut impl Write, text: &str, chunked: bool) -> io::Result<()> {
+pub(crate) fn write_event(stream: &mut impl Write, text: &str, chunked: bool) -> io::Result<()> {
     if chunked {
         stream.write_all(format!("{:x}\r\n{text}\r\n", text.len()).as_bytes())?;
     } else {
@@ -251,14 +251,9 @@ fn write_event(stream: &mut impl Write, text: &str, chunked: bool) -> io::Result
 /// type matters: a page on another site may send a "simple" `text/plain` POST without asking the
 /// browser first, but never an `application/json` one.
 fn send(connection: &mut Connection, request: &Request, hub: &Hub) -> AfterResponse {
-    let json = request.header("Content-Type").and_then(|t| t.split(';').next()).map(str::trim);
-    if !json.is_some_and(|t| t.eq_ignore_ascii_case("application/json")) {
-        let why = "send the message as JSON, with Content-Type: application/json";
-        return error(connection, http::UNSUPPORTED_MEDIA_TYPE, why);
-    }
-    let message: Value = match serde_json::from_slice(&request.body) {
+    let message = match json_body(request) {
         Ok(value) => value,
-        Err(e) => return error(connection, http::BAD_REQUEST, &format!("the body is not JSON: {e}")),
+        Err((status, why)) => return error(connection, status, &why),
     };
     let field = |name: &str| message.get(name).and_then(Value::as_str);
     let (Some(nick), Some(text)) = (field("nick"), field("text")) else {
@@ -269,6 +264,17 @@ fn send(connection: &mut Connection, request: &Request, hub: &Hub) -> AfterRespo
         Ok(id) => respond_json(connection, http::OK, &json!({ "id": id })),
         Err(why) => error(connection, http::BAD_REQUEST, &why),
     }
+}
+
+/// A request's JSON body, which must say it is JSON (see `send` for why).
+pub(crate) fn json_body(request: &Request) -> Result<Value, (Status, String)> {
+    let json = request.header("Content-Type").and_then(|t| t.split(';').next()).map(str::trim);
+    if !json.is_some_and(|t| t.eq_ignore_ascii_case("application/json")) {
+        let why = "send the message as JSON, with Content-Type: application/json";
+        return Err((http::UNSUPPORTED_MEDIA_TYPE, why.into()));
+    }
+    serde_json::from_slice(&request.body)
+        .map_err(|e| (http::BAD_REQUEST, format!("the body is not JSON: {e}")))
 }
 
 /// The `room` (default: the lobby) and `since` (default: 0, everything kept) parameters.
@@ -297,19 +303,19 @@ pub fn event_json(event: &Event) -> Value {
     }
 }
 
-fn respond_json(connection: &mut Connection, status: Status, body: &Value) -> AfterResponse {
+pub(crate) fn respond_json(connection: &mut Connection, status: Status, body: &Value) -> AfterResponse {
     // `no-cache`: a cached answer to "what is new?" is always wrong.
     let headers = [("Content-Type", "application/json"), ("Cache-Control", "no-cache")];
     connection.respond(status, &headers, body.to_string().as_bytes())
 }
 
 /// A mistake the client can correct: said in JSON, and the connection goes on.
-fn error(connection: &mut Connection, status: Status, why: &str) -> AfterResponse {
+pub(crate) fn error(connection: &mut Connection, status: Status, why: &str) -> AfterResponse {
     info!("{} {}: {why}", status.0, status.1);
     respond_json(connection, status, &json!({ "error": why }))
 }
 
-fn method_not_allowed(connection: &mut Connection, allowed: &str) -> AfterResponse {
+pub(crate) fn method_not_allowed(connection: &mut Connection, allowed: &str) -> AfterResponse {
     let why = format!("this endpoint takes {allowed}");
     info!("405 Method Not Allowed: {why}");
     let body = json!({ "error": why }).to_string();

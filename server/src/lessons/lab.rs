@@ -9,6 +9,7 @@
 //!                      | GET /wire     the page's wire panel (crate::http::wire)        |
 //!                      | /socket.io/   Socket.IO clients, namespace /chat (crate::sio)  |
 //!                      | GET /sio      the Socket.IO page (the article's chat)          |
+//!                      | /class        class mode's scoreboard (crate::class)           |
 //!                      +----------------------------------------------------------------+
 //! ```
 //!
@@ -25,6 +26,7 @@ use log::info;
 use super::chat;
 use super::http_chat::{self, Config};
 use super::ws_chat;
+use crate::class;
 use crate::http::{self, AfterResponse, Connection, Origins, Request};
 use crate::hub::Hub;
 use crate::sio::{self, Sio};
@@ -50,7 +52,7 @@ pub fn run(
     config: Config,
     origins: Origins,
 ) -> io::Result<()> {
-    run_with(tcp, web, shutdown, hub, config, origins, sio::Config::default())
+    run_with_all(tcp, web, shutdown, hub, config, origins, sio::Config::default(), None)
 }
 
 /// [`run`], with the Socket.IO side's timings (`--sio-ping-interval`, `--sio-ping-timeout`).
@@ -63,7 +65,45 @@ pub fn run_with(
     origins: Origins,
     sio_config: sio::Config,
 ) -> io::Result<()> {
-    announce(tcp.local_addr()?, web.local_addr()?, crate::tls::schemes(&web).0);
+    run_with_all(tcp, web, shutdown, hub, config, origins, sio_config, None)
+}
+
+/// [`run`], in class mode when `class` is given: the lab also grades the students' servers and
+/// shows them on `/class` (see [`crate::class`]).
+pub fn run_with_class(
+    tcp: TcpListener,
+    web: TcpListener,
+    shutdown: &Shutdown,
+    hub: Arc<Hub>,
+    config: Config,
+    origins: Origins,
+    class: Option<(class::Config, Arc<dyn class::Grade>)>,
+) -> io::Result<()> {
+    run_with_all(tcp, web, shutdown, hub, config, origins, sio::Config::default(), class)
+}
+
+/// [`run`] with everything given: the Socket.IO side's timings and class mode.
+#[allow(clippy::too_many_arguments)]
+pub fn run_with_all(
+    tcp: TcpListener,
+    web: TcpListener,
+    shutdown: &Shutdown,
+    hub: Arc<Hub>,
+    config: Config,
+    origins: Origins,
+    sio_config: sio::Config,
+    class: Option<(class::Config, Arc<dyn class::Grade>)>,
+) -> io::Result<()> {
+    let class = match class {
+        Some((setup, grade)) => {
+            let ports = [tcp.local_addr()?.port(), web.local_addr()?.port()];
+            let networks = class::rules::Networks::new(web.local_addr()?, &ports);
+            Some(class::Class::start(setup, grade, networks, shutdown).map_err(io::Error::other)?)
+        }
+        None => None,
+    };
+    let lesson = class.as_ref().map(|c| c.lesson());
+    announce(tcp.local_addr()?, web.local_addr()?, crate::tls::schemes(&web).0, lesson);
     let chat_side = {
         let (hub, shutdown) = (hub.clone(), shutdown.clone());
         thread::Builder::new().name("lab tcp".into()).spawn(move || chat::run(tcp, &shutdown, hub))?
@@ -77,6 +117,10 @@ pub fn run_with(
     shutdown.on_trigger(move || stopping.close_all());
     http::serve(&web, shutdown, limits, origins, move |connection, request| {
         wire.answer(connection, request, |connection, request| {
+            // Class mode's pages first (they say how to turn it on when it is off).
+            if class::routes::serves(request.path()) {
+                return class::route(connection, request, class.as_deref());
+            }
             if sio::serves(request.path()) {
                 return sio.route(connection, request);
             }
@@ -149,9 +193,10 @@ fn page_in(language: &str) -> String {
     PAGE.replacen(PAGE_ROOT, &format!("<html lang=\"{language}\">"), 1)
 }
 
-/// Says where to point a browser and the terminal clients, and, when the lab listens on every
-/// address, which addresses students on the same network should use.
-fn announce(tcp: SocketAddr, web: SocketAddr, http: &str) {
+/// Says where to point a browser and the terminal clients (and, in class mode, where the
+/// scoreboard is and how students enroll), and, when the lab listens on every address, which
+/// addresses students on the same network should use.
+fn announce(tcp: SocketAddr, web: SocketAddr, http: &str, class: Option<&str>) {
     let hosts: Vec<IpAddr> = if web.ip().is_unspecified() {
         let all = if_addrs::get_if_addrs().unwrap_or_default();
         all.into_iter().map(|i| i.ip()).filter(|ip| ip.is_ipv4() && !ip.is_loopback()).collect()
@@ -163,6 +208,9 @@ fn announce(tcp: SocketAddr, web: SocketAddr, http: &str) {
     for host in &hosts {
         let (web, tcp) = (SocketAddr::new(*host, web.port()), SocketAddr::new(*host, tcp.port()));
         info!("  browser:  {http}://{web}/");
+        if let Some(lesson) = class {
+            info!("  class:    {http}://{web}/class   |   cargo client check {lesson} --enroll {http}://{web} --nick NAME");
+        }
         info!(
             "  terminal: cargo client chat --addr {tcp}   |   cargo client ws --addr {web}   |   nc {} {}",
             tcp.ip(),
