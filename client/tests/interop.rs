@@ -127,8 +127,25 @@ fn a_korean_browser_gets_the_page_in_korean_and_enter_waits_for_the_input_method
     browser_script("korean.mjs");
 }
 
+/// Chapter 14's lab on one thread serves the page (`GET /`) and `/ws` from its loop, and a
+/// browser member chats there with a TCP member and with `cargo client ws` (issue 26).
+#[test]
+#[ignore = "needs Chromium and playwright-core: .ci/run installs them"]
+fn a_browser_chats_on_the_one_thread_lab_with_nc_and_cargo_client_ws() {
+    let (server, tcp_addr) = support::one_thread_lab(Limits::default(), Origins::default());
+    let url = format!("http://{}/", server.addr);
+    run_browser_script("one-thread.mjs", &[&url, &tcp_addr.to_string(), env!("CARGO_BIN_EXE_client")]);
+}
+
 /// Runs `script` in tests/browser against a fresh lab: it must print "ok" last.
 fn browser_script(script: &str) {
+    let (server, tcp) = lab_server();
+    let url = format!("http://{}/", server.addr);
+    run_browser_script(script, &[&url, &tcp.to_string()]);
+}
+
+/// Runs `script` in tests/browser with `args`: it must print "ok" last.
+fn run_browser_script(script: &str, args: &[&str]) {
     let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
@@ -139,13 +156,11 @@ fn browser_script(script: &str) {
         browser_dir.join("node_modules/playwright-core").exists(),
         "playwright-core is missing: run `npm install` in tests/browser"
     );
-    let (server, tcp) = lab_server();
-    let url = format!("http://{}/", server.addr);
     let mut command = Command::new("node");
     // The layout check leaves its pictures here, to look at: lab-laptop.png, lab-phone.png.
     let screenshots = env!("CARGO_TARGET_TMPDIR");
     command.current_dir(&browser_dir).env("CHROMIUM", &chromium).env("SCREENSHOTS", screenshots);
-    command.args([script, &url, &tcp.to_string()]);
+    command.arg(script).args(args);
     let (child, lines) = spawn(&mut command, "install Node.js 18 or later");
     let (ok, printed) = finish(child, lines, std::time::Duration::from_secs(90));
     assert!(

@@ -11,14 +11,7 @@ use support::{Raw, DEADLINE};
 use tungstenite::Message;
 
 fn one_thread_lab() -> (support::Running, std::net::SocketAddr) {
-    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let tcp_addr = tcp.local_addr().unwrap();
-    let hub = std::sync::Arc::new(server::hub::Hub::new(Limits::default()));
-    let config = server::evloop::Config::default();
-    let run = move |web, s: &common::Shutdown| {
-        server::lessons::one_thread_lab::run(tcp, web, s, hub, &config, Default::default())
-    };
-    (support::start(run), tcp_addr)
+    support::one_thread_lab(Limits::default(), Default::default())
 }
 
 #[test]
@@ -45,14 +38,71 @@ fn nc_and_a_websocket_member_share_a_room_and_the_chat_checker_passes() {
     assert_eq!(report.failed, 0, "{}", String::from_utf8_lossy(&out));
 }
 
-#[test]
-fn the_http_transports_are_pointed_to_the_threaded_lab() {
-    let (server, _) = one_thread_lab();
-    let mut http = TcpStream::connect(server.addr).unwrap();
+/// One request on a fresh connection; the whole answer (the loop closes after it).
+fn get(addr: std::net::SocketAddr, target: &str) -> String {
+    let mut http = TcpStream::connect(addr).unwrap();
     http.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(http, "GET /poll?room=lobby HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).unwrap();
+    write!(http, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
     let mut answer = String::new();
     let _ = http.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
-    assert!(answer.contains("cargo server lab"), "{answer}");
+    answer
+}
+
+#[test]
+fn the_waiting_http_transports_are_pointed_to_the_threaded_lab() {
+    let (server, _) = one_thread_lab();
+    for target in ["/long-poll?room=lobby", "/stream?room=lobby"] {
+        let answer = get(server.addr, target);
+        assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{target}: {answer}");
+        assert!(answer.contains("cargo server lab"), "{target}: {answer}");
+    }
+}
+
+/// `GET /poll` is answered at once, from the room's history, as chapter 5's lab answers it: the
+/// page catches up with it before its WebSocket joins (it showed "could not catch up" before).
+#[test]
+fn poll_answers_at_once_with_what_the_room_said() {
+    let (server, tcp) = one_thread_lab();
+    let mut nc = Raw::connect(tcp);
+    nc.send("/nick poller-friend\n");
+    nc.send("said before the page came\n");
+    assert!((0..10).any(|_| nc.line() == "poller-friend: said before the page came"));
+    let answer = get(server.addr, "/poll?room=lobby&since=0");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let said: Vec<_> =
+        json["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+    assert!(said.contains(&"said before the page came"), "{json}");
+    let last = json["last"].as_u64().unwrap();
+    let later = get(server.addr, &format!("/poll?room=lobby&since={last}"));
+    assert!(later.contains("\"messages\":[]"), "nothing is newer than {last}: {later}");
+    assert!(get(server.addr, "/poll?since=soon").starts_with("HTTP/1.1 400 Bad Request\r\n"));
+}
+
+/// The page joins as `/ws?nick=NICK&room=ROOM`: under its own name, in its room, with no guest
+/// step for the room to watch (what the threaded lab does); a taken name makes a guest, told.
+#[test]
+fn the_page_joins_under_its_own_name_and_room() {
+    let (server, tcp) = one_thread_lab();
+    let mut nc = Raw::connect(tcp);
+    nc.send("/nick nc-user\n/join games\n");
+    assert!((0..10).any(|_| nc.line() == "* you are now nc-user in games"));
+    let connect = |query: &str| {
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        tungstenite::client::client(format!("ws://{}/ws?{query}", server.addr), stream).unwrap().0
+    };
+    let mut page = connect("nick=%EB%AF%BC%EC%A7%80&room=games");
+    let said = |ws: &mut tungstenite::WebSocket<TcpStream>| match ws.read() {
+        Ok(Message::Text(text)) => text.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(said(&mut page), "* welcome to the socket-steps chat! /help lists the commands");
+    assert_eq!(said(&mut page), "* you are now 민지 in games");
+    assert_eq!(nc.line(), "* 민지 has entered games", "no guest first, no rename");
+    let mut twin = connect("nick=nc-user&room=games");
+    let lines: Vec<String> = (0..4).map(|_| said(&mut twin)).collect();
+    assert!(lines[1].starts_with("* you are now guest-"), "{lines:?}");
+    assert!(lines[3].starts_with("! ") && lines[3].contains("nc-user"), "told why: {lines:?}");
 }

@@ -15,6 +15,14 @@ use crate::http::{self, Connection, Request, Status};
 /// must carry (a 426 says which upgrade or version would have worked).
 pub type Refusal = (Status, String, Option<(&'static str, &'static str)>);
 
+/// What `/ws?nick=NICK&room=ROOM` asks for (the lab's page joins so): the nickname, and the room
+/// (the lobby when not given); `None` without a nickname, or with one that is not valid UTF-8.
+pub fn asked(request: &Request) -> Option<(String, String)> {
+    let nick = http::query(&request.target, "nick").and_then(Result::ok)?;
+    let room = http::query(&request.target, "room").and_then(Result::ok);
+    Some((nick, room.unwrap_or_else(|| common::protocol::LOBBY.to_string())))
+}
+
 /// Checks that `request` asks for a WebSocket (RFC 6455, section 4.2.1); returns its key.
 pub fn check_upgrade(request: &Request) -> Result<&str, Refusal> {
     if request.method != "GET" {

@@ -3,15 +3,15 @@
 import net from "node:net";
 import { chromium } from "playwright-core";
 
-// A member at `tcp` ("127.0.0.1:7878"); `fail` ends the test when its connection breaks.
-// `lines` holds every line it read; `sees(line)` waits (10 s at most) until one of them is `line`.
-export function tcpMember(tcp, fail) {
+// Lines as they arrive on a stream, split at "\n": `lines` holds every one so far, and
+// `sees(line)` waits (10 s at most) until one of them is `line`. `who` names the reader in the
+// error.
+export function lineReader(stream, who) {
   const lines = [];
   let waiter = null;
-  const socket = net.connect(Number(tcp.split(":")[1]), tcp.split(":")[0]);
   let buffered = "";
-  socket.setEncoding("utf8");
-  socket.on("data", (data) => {
+  stream.setEncoding("utf8");
+  stream.on("data", (data) => {
     buffered += data;
     let end;
     while ((end = buffered.indexOf("\n")) >= 0) {
@@ -20,12 +20,20 @@ export function tcpMember(tcp, fail) {
     }
     if (waiter) waiter();
   });
-  socket.on("error", (e) => fail(`tcp member: ${e.message}`));
   const sees = (wanted) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the TCP member never saw ${JSON.stringify(wanted)}; saw ${JSON.stringify(lines.slice(-8))}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${who} never saw ${JSON.stringify(wanted)}; saw ${JSON.stringify(lines.slice(-8))}`)), 10_000);
     waiter = () => { if (lines.includes(wanted)) { clearTimeout(timer); waiter = null; resolve(); } };
     waiter();
   });
+  return { lines, sees };
+}
+
+// A member at `tcp` ("127.0.0.1:7878"); `fail` ends the test when its connection breaks.
+// `lines` holds every line it read; `sees(line)` waits (10 s at most) until one of them is `line`.
+export function tcpMember(tcp, fail) {
+  const socket = net.connect(Number(tcp.split(":")[1]), tcp.split(":")[0]);
+  const { lines, sees } = lineReader(socket, "the TCP member");
+  socket.on("error", (e) => fail(`tcp member: ${e.message}`));
   return { lines, sees, write: (text) => socket.write(text), end: () => socket.end() };
 }
 

@@ -132,6 +132,15 @@ pub fn chat_lab(
     if !one_thread() {
         return lab(limits, origins);
     }
+    one_thread_lab(limits, origins)
+}
+
+/// Chapter 14's one-thread lab: the TCP chat, and the page, `/ws` and `GET /poll` on one loop;
+/// the server's web address, and the TCP chat's.
+pub fn one_thread_lab(
+    limits: server::hub::Limits,
+    origins: server::lessons::ws_chat::Origins,
+) -> (Running, SocketAddr) {
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_addr = tcp.local_addr().unwrap();
     let hub = Arc::new(server::hub::Hub::new(limits));

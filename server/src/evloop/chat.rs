@@ -48,7 +48,7 @@ pub struct ChatConn {
 
 impl ChatConn {
     pub fn new(stream: Traced<TcpStream>, peer: SocketAddr, hub: Arc<Hub>) -> ChatConn {
-        let member = Member::join(hub, peer);
+        let member = Member::join(hub, peer, None);
         ChatConn {
             lines: LineReader::new(stream, MAX_LINE_BYTES),
             peer,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::protocol::Command;
 use log::{debug, info};
 
-use crate::hub::{AfterCommand, Delivery, Hub, Inbox, LeaveReason, MemberId, Outbox};
+use crate::hub::{AfterCommand, Delivery, Hub, Inbox, Kick, LeaveReason, MemberId, Outbox};
 
 pub struct Member {
     hub: Arc<Hub>,
@@ -26,12 +26,18 @@ pub struct Member {
 }
 
 impl Member {
-    /// Joins the hub; the refusal (the chat is full) is already in the outbox.
-    pub fn join(hub: Arc<Hub>, peer: SocketAddr) -> Member {
+    /// Joins the hub, as a guest or under the nickname and room `asked` (the lab's page:
+    /// `/ws?nick=&room=`); the refusal (the chat is full) is already in the outbox. On the loop a
+    /// member that goes leaves: its lab has no other transport to switch to, so nothing steps
+    /// away (`hub::away`).
+    pub fn join(hub: Arc<Hub>, peer: SocketAddr, asked: Option<&(String, String)>) -> Member {
         let (outbox, inbox) = hub.outbox();
         let kicked = Arc::new(AtomicBool::new(false));
-        let flag = kicked.clone();
-        let id = match hub.join(outbox.clone(), Box::new(move || flag.store(true, Ordering::SeqCst))) {
+        let kick = || -> Kick {
+            let flag = kicked.clone();
+            Box::new(move || flag.store(true, Ordering::SeqCst))
+        };
+        let id = match hub.join_asked(asked, &outbox, kick) {
             Ok(id) => Some(id),
             Err(refusal) => {
                 info!("refusing {peer}: {refusal}");

@@ -27,6 +27,7 @@ use crate::http::request::RequestReader;
 use crate::http::response::error_body;
 use crate::http::{self, write_response, ReadError, Request, Site, Status as Http};
 use crate::hub::{Delivery, Hub, LeaveReason};
+use crate::lessons::http_chat;
 use crate::lessons::lab::{ICON, PAGE, PAGE_LANG};
 use crate::lessons::ws_chat::MAX_MESSAGE;
 
@@ -146,11 +147,30 @@ impl WebConn {
                 self.answer(http::OK, &headers, ICON.as_bytes(), request.method == "HEAD")
             }
             ("GET", "/ws") => self.upgrade(&request),
+            ("GET", "/poll") => self.poll(&request),
             _ => self.answer_error(
                 http::NOT_FOUND,
-                "the one-thread lab serves the page (/) and the WebSocket chat (/ws); polling and \
-                 streaming are on the threaded lab (cargo server lab)",
+                "the one-thread lab serves the page (/), the WebSocket chat (/ws) and GET /poll; long \
+                 polling, streaming and POST /send are on the threaded lab (cargo server lab)",
             ),
+        }
+    }
+
+    /// `GET /poll`, chapter 5's "what is newer?", answered at once from the hub's history, so the
+    /// loop can serve it: the page catches up with it before its WebSocket joins. Long polling
+    /// and streaming hold a request open for as long as they wait, and stay on threads.
+    fn poll(&mut self, request: &Request) -> Status {
+        match http_chat::room_and_since(request) {
+            Ok((room, since)) => {
+                let body = http_chat::newer_json(&room, since, &self.hub.newer(&room, since)).to_string();
+                let headers = [
+                    ("Content-Type", "application/json"),
+                    ("Cache-Control", "no-cache"),
+                    ("Connection", "close"),
+                ];
+                self.answer(http::OK, &headers, body.as_bytes(), false)
+            }
+            Err(why) => self.answer_error(http::BAD_REQUEST, &why),
         }
     }
 
@@ -204,7 +224,8 @@ impl WebConn {
         self.state = State::Open(Box::new(ws));
         info!("{}: upgraded to WebSocket", self.peer);
         // Refused (the chat is full): `open` sends 1013 once the 101 is out.
-        self.member = Some(Member::join(self.hub.clone(), self.peer));
+        let asked = crate::ws::asked(request);
+        self.member = Some(Member::join(self.hub.clone(), self.peer, asked.as_ref()));
         Status::Busy
     }
 

@@ -81,6 +81,23 @@ impl Hub {
         Ok(id)
     }
 
+    /// Joins the way `/ws?nick=NICK&room=ROOM` asks (the lab's page: no guest step), or as a
+    /// guest when nothing is asked; a name that cannot be had makes a guest too, told why.
+    /// `kick` makes the member's kick (called again for the guest when the name was refused).
+    pub fn join_asked(
+        &self,
+        asked: Option<&(String, String)>,
+        outbox: &Outbox,
+        kick: impl Fn() -> Kick,
+    ) -> Result<MemberId, String> {
+        let Some((nick, room)) = asked else { return self.join(outbox.clone(), kick()) };
+        self.join_as(nick, room, outbox.clone(), kick()).or_else(|why| {
+            let member = self.join(outbox.clone(), kick())?;
+            let _ = outbox.try_send(Delivery::Error(why));
+            Ok(member)
+        })
+    }
+
     /// Member `id`'s connection ended without `/quit` (closed, or lost): it may be switching
     /// transport. Keeps its place for the switch grace, tells nobody, and lets its outbox go.
     /// Call [`Hub::await_return`] next, once the connection's threads are done.

@@ -118,15 +118,20 @@ fn answer_newer(
         Err(why) => return error(connection, http::BAD_REQUEST, &why),
     };
     // `None`: the client went away while we waited; nobody to answer.
-    let Some(Newer { events, missed }) = newer(&room, since, connection) else { return AfterResponse::Close };
-    let last = events.last().map_or(since, |event| event.id);
-    let body = json!({
+    let Some(newer) = newer(&room, since, connection) else { return AfterResponse::Close };
+    respond_json(connection, http::OK, &newer_json(&room, since, &newer))
+}
+
+/// The answer: the events, the id to ask `since` next time, and whether older ones were missed
+/// (no longer kept). Chapter 14's one-thread lab answers `GET /poll` with it too.
+pub(crate) fn newer_json(room: &str, since: u64, newer: &Newer) -> Value {
+    let last = newer.events.last().map_or(since, |event| event.id);
+    json!({
         "room": room,
-        "messages": events.iter().map(|e| event_json(e)).collect::<Vec<_>>(),
+        "messages": newer.events.iter().map(|e| event_json(e)).collect::<Vec<_>>(),
         "last": last,
-        "missed": missed,
-    });
-    respond_json(connection, http::OK, &body)
+        "missed": newer.missed,
+    })
 }
 
 /// A long-poll's wait, in short slices: between them, a client that went away is noticed (its
@@ -278,7 +283,7 @@ pub(crate) fn json_body(request: &Request) -> Result<Value, (Status, String)> {
 }
 
 /// The `room` (default: the lobby) and `since` (default: 0, everything kept) parameters.
-fn room_and_since(request: &Request) -> Result<(String, u64), String> {
+pub(crate) fn room_and_since(request: &Request) -> Result<(String, u64), String> {
     let room = http::query(&request.target, "room").transpose()?.unwrap_or_else(|| LOBBY.to_string());
     common::protocol::check_room(&room)?;
     let since = match http::query(&request.target, "since").transpose()? {

@@ -18,7 +18,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 
-use common::protocol::{Command, LOBBY, MAX_LINE_BYTES};
+use common::protocol::{Command, MAX_LINE_BYTES};
 use common::ws::{close_frame, EndReason, Reader, Writer};
 use common::Shutdown;
 use log::{debug, info, warn};
@@ -83,18 +83,8 @@ pub fn join_chat(connection: &mut Connection, request: &Request, hub: &Hub) -> A
     };
     // The lab's page joins under its own name (`/ws?nick=NICK&room=ROOM`): no guest step, and
     // a switch of transport is one presence (`hub::away`). A name that is taken: a guest, told.
-    let asked = http::query(&request.target, "nick").and_then(Result::ok);
-    let room = http::query(&request.target, "room").and_then(Result::ok);
-    let joined = match &asked {
-        Some(nick) => {
-            hub.join_as(nick, room.as_deref().unwrap_or(LOBBY), outbox.clone(), kick()).or_else(|why| {
-                let member = hub.join(outbox.clone(), kick())?;
-                let _ = outbox.try_send(Delivery::Error(why));
-                Ok(member)
-            })
-        }
-        None => hub.join(outbox.clone(), kick()),
-    };
+    let asked = ws::asked(request);
+    let joined = hub.join_asked(asked.as_ref(), &outbox, kick);
     let mut away = None;
     match joined {
         Ok(member) => {
