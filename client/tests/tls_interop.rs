@@ -1,6 +1,7 @@
 //! TLS implementations nobody here wrote, against the `--tls` servers: Python's `ssl` and
 //! `websockets` over wss://, `curl --cacert` on the HTTP chat, `openssl s_client` on each port
-//! (the chat's, the HTTP chat's, the echo's, the lab's two). They need tools the plain
+//! (the chat's, the HTTP chat's, the echo's, the lab's two), and Chromium on the lab's page
+//! trusting the certificate by its SPKI hash. They need tools the plain
 //! `cargo test` may not have, so they are `#[ignore]`d there; `.ci/run` installs the tools and
 //! runs them. When they run, a missing tool is a failure that says how to install it.
 
