@@ -75,8 +75,8 @@ pub fn split(
         cutter: (*stream).try_clone()?,
     }));
     let reader = Reader {
-        stream: ReadHalf { stream, watch: None, timed: false, early: already_read.clone() },
-        context: WebSocketContext::from_partially_read(already_read, role, Some(config)),
+        context: WebSocketContext::from_partially_read(already_read.clone(), role, Some(config)),
+        stream: ReadHalf { stream, watch: None, timed: false, early: already_read },
         writer: writer.clone(),
     };
     Ok((reader, writer))
@@ -171,8 +171,8 @@ impl Reader {
     pub fn limit_unfinished(&mut self, guard: Guard) {
         let mut watch = Watch::new(guard);
         // The bytes that came with the handshake are the stream's first: the watch follows the
-        // frames from them, or a message they start would go untimed and uncounted. Over the
-        // budget already, the refusal waits for the first read.
+        // frames from them, or a message they start would go untimed and uncounted. (Over the
+        // budget already, its clock runs: the next read over it, or the deadline, refuses it.)
         let _ = watch.saw(&std::mem::take(&mut self.stream.early));
         self.stream.watch = Some(watch);
     }
@@ -272,9 +272,6 @@ pub struct ReadHalf {
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(watch) = &mut self.watch else { return self.stream.read(buf) };
-        if let Some((_, why)) = &watch.refusal {
-            return Err(io::Error::other(why.clone()));
-        }
         loop {
             // With a message under way the read waits for what is left of its deadline; a
             // quiet connection between messages waits without one. (A small message arrives
