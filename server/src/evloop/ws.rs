@@ -47,9 +47,6 @@ pub const LINGER: Duration = common::ws::LINGER;
 pub struct Stream {
     socket: Traced<TcpStream>,
     head_left: Option<usize>,
-    /// What the handshake read: tungstenite keeps the bytes after the head (a first frame sent
-    /// without waiting for the `101`), and the watch must see them too or lose the frames' thread.
-    head: Vec<u8>,
     /// The limits on an unfinished message, once the connection is open (chapter 6's).
     watch: Option<Watch>,
 }
@@ -70,7 +67,6 @@ impl Read for Stream {
         let n = buf.len().min(left);
         let got = self.socket.read(&mut buf[..n])?;
         self.head_left = Some(left - got);
-        self.head.extend_from_slice(&buf[..got]);
         Ok(got)
     }
 }
@@ -117,7 +113,7 @@ pub struct WsEcho {
 impl WsEcho {
     pub fn new(socket: TcpStream, peer: SocketAddr, now: Instant, max_message: usize, guard: Guard) -> Self {
         let socket = Traced::wrap(socket, peer, Layer::Http);
-        let stream = Stream { socket, head_left: Some(MAX_HEAD_BYTES), head: Vec::new(), watch: None };
+        let stream = Stream { socket, head_left: Some(MAX_HEAD_BYTES), watch: None };
         WsEcho {
             state: State::New(stream),
             peer,
@@ -143,7 +139,7 @@ impl WsEcho {
     }
 
     /// One more step of the opening handshake.
-    fn handshake(&mut self, now: Instant) -> Status {
+    fn handshake(&mut self) -> Status {
         let config = common::ws::config(self.max_message).read_buffer_size(READ_BUFFER);
         let result = match std::mem::replace(&mut self.state, State::Done) {
             State::New(stream) => tungstenite::accept_with_config(stream, Some(config)),
@@ -155,20 +151,13 @@ impl WsEcho {
         };
         match result {
             Ok(mut ws) => {
-                let stream = ws.get_mut();
-                stream.head_left = None;
-                let head = std::mem::take(&mut stream.head);
-                let mut watch = Watch::new(self.guard.clone());
-                // The bytes after the head's blank line went to tungstenite with the head.
-                let after = head.windows(4).position(|w| w == b"\r\n\r\n").map_or(head.len(), |at| at + 4);
-                let seen = watch.saw(&head[after..]);
-                stream.watch = Some(watch);
+                ws.get_mut().head_left = None;
+                // tungstenite refuses bytes after the head (junk after the request), so the
+                // watch on unfinished messages starts at the stream's first frame.
+                ws.get_mut().watch = Some(Watch::new(self.guard.clone()));
                 info!("{}: upgraded to WebSocket", self.peer);
                 self.state = State::Open(ws);
-                match seen {
-                    Ok(()) => Status::Busy,
-                    Err(e) => self.end(Error::Io(e), now),
-                }
+                Status::Busy
             }
             // Not all of the head is here yet: keep where we are, wait for readable.
             Err(HandshakeError::Interrupted(mid)) => {
@@ -309,7 +298,7 @@ impl Conn for WsEcho {
     fn drive(&mut self, scratch: &mut [u8], now: Instant) -> Status {
         // tungstenite reads into its own buffer (one per connection: it keeps partial frames).
         match self.state {
-            State::New(_) | State::Handshake(_) => match self.handshake(now) {
+            State::New(_) | State::Handshake(_) => match self.handshake() {
                 Status::Busy => self.echo(scratch, now),
                 status => status,
             },
