@@ -106,3 +106,43 @@ fn the_page_joins_under_its_own_name_and_room() {
     assert!(lines[1].starts_with("* you are now guest-"), "{lines:?}");
     assert!(lines[3].starts_with("! ") && lines[3].contains("nc-user"), "told why: {lines:?}");
 }
+
+/// The lab's `/ws` keeps chapter 6's limits: a message stalled past the deadline gets 1008, and
+/// the other members chat on.
+#[test]
+fn a_stalled_message_on_ws_gets_1008_and_the_others_chat_on() {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_addr = tcp.local_addr().unwrap();
+    let hub = std::sync::Arc::new(server::hub::Hub::new(Limits::default()));
+    let unfinished = common::ws::unfinished::Guard {
+        deadline: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let config = server::evloop::Config { unfinished, ..Default::default() };
+    let server = support::start(move |web, shutdown| {
+        server::lessons::one_thread_lab::run(tcp, web, shutdown, hub, &config, Default::default())
+    });
+    let connect = || {
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        tungstenite::client::client(format!("ws://{}/ws", server.addr), stream).unwrap().0
+    };
+    let mut stalled = connect();
+    let mut fragment = common::frame::encode(0x1, b"half a li", Some([1, 2, 3, 4]));
+    fragment[0] &= 0x7f; // no FIN: the rest of the message never comes
+    stalled.get_mut().write_all(&fragment).unwrap();
+    let start = std::time::Instant::now();
+    let code = (0..50).find_map(|_| match stalled.read() {
+        Ok(Message::Close(frame)) => Some(frame.map_or(1005, |f| u16::from(f.code))),
+        Ok(_) => None,
+        Err(e) => panic!("no Close frame: {e}"),
+    });
+    assert_eq!(code, Some(1008));
+    assert!(start.elapsed() < std::time::Duration::from_secs(3), "took {:?}", start.elapsed());
+    let mut nc = Raw::connect(tcp_addr);
+    nc.send("/nick nc-user\n");
+    assert!((0..10).any(|_| nc.line() == "* you are now nc-user in lobby"));
+    let mut other = connect();
+    other.send(Message::text("still here")).unwrap();
+    assert!((0..10).any(|_| nc.line().ends_with(": still here")));
+}

@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::ws::unfinished::{Budget, Guard};
 use server::evloop::Config;
 use server::lessons::one_thread_echo;
 use support::{slow, start, Running, DEADLINE};
@@ -179,4 +180,47 @@ fn the_client_over_the_cap_gets_503() {
     let _ = second.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
     assert!(answer.ends_with("* server busy: 1 clients already connected, try again later\n"), "{answer}");
+}
+
+/// A first fragment (no FIN) of a binary message: the message stays unfinished after it.
+fn first_fragment(payload: &[u8]) -> Vec<u8> {
+    let mut frame = common::frame::encode(0x2, payload, Some([1, 2, 3, 4]));
+    frame[0] &= 0x7f;
+    frame
+}
+
+#[test]
+fn a_message_past_its_deadline_gets_1008_and_others_go_on() {
+    let unfinished = Guard { deadline: Duration::from_millis(300), ..Guard::default() };
+    let server = server(Config { unfinished, ..Config::default() });
+    let mut slow = client(server.addr);
+    slow.get_mut().write_all(&first_fragment(b"the rest never comes")).unwrap();
+    let mut other = client(server.addr);
+    other.send(Message::text("still here")).unwrap();
+    assert_eq!(other.read().unwrap(), Message::text("still here"));
+    let start = Instant::now();
+    assert_eq!(close_code(&mut slow), 1008);
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    other.send(Message::binary(vec![7; 100_000])).unwrap();
+    assert_eq!(other.read().unwrap(), Message::binary(vec![7; 100_000]));
+}
+
+#[test]
+fn unfinished_messages_over_the_budget_get_1009() {
+    let unfinished = Guard { budget: Budget::new(1_500), ..Guard::default() };
+    let server = server(Config { unfinished, ..Config::default() });
+    let ping = common::frame::encode(0x9, b"p", Some([1, 2, 3, 4]));
+    let mut first = client(server.addr);
+    first.get_mut().write_all(&first_fragment(&[1; 1_000])).unwrap();
+    // The pong says the server has read the fragment before the second client's comes.
+    first.get_mut().write_all(&ping).unwrap();
+    assert_eq!(first.read().unwrap(), Message::Pong(b"p".to_vec().into()));
+    let mut second = client(server.addr);
+    second.get_mut().write_all(&first_fragment(&[2; 1_000])).unwrap();
+    assert_eq!(close_code(&mut second), 1009);
+    // The first finishes its message and has its echo; a big whole message is unaffected.
+    first.get_mut().write_all(&common::frame::encode(0x0, b"end", Some([1, 2, 3, 4]))).unwrap();
+    let mut whole = vec![1; 1_000];
+    whole.extend_from_slice(b"end");
+    assert_eq!(first.read().unwrap(), Message::binary(whole));
 }

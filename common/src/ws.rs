@@ -75,8 +75,8 @@ pub fn split(
         cutter: (*stream).try_clone()?,
     }));
     let reader = Reader {
-        context: WebSocketContext::from_partially_read(already_read, role, Some(config)),
-        stream: ReadHalf { stream, watch: None, timed: false },
+        context: WebSocketContext::from_partially_read(already_read.clone(), role, Some(config)),
+        stream: ReadHalf { stream, watch: None, timed: false, early: already_read },
         writer: writer.clone(),
     };
     Ok((reader, writer))
@@ -169,7 +169,12 @@ impl Reader {
     /// Holds this reader to `guard`'s deadline and budget for unfinished messages (a server's
     /// reader; a client trusts its server).
     pub fn limit_unfinished(&mut self, guard: Guard) {
-        self.stream.watch = Some(Watch::new(guard));
+        let mut watch = Watch::new(guard);
+        // The bytes that came with the handshake are the stream's first: the watch follows the
+        // frames from them, or a message they start would go untimed and uncounted. (Over the
+        // budget already, its clock runs: the next read over it, or the deadline, refuses it.)
+        let _ = watch.saw(&std::mem::take(&mut self.stream.early));
+        self.stream.watch = Some(watch);
     }
 
     /// The next text or binary message, or why there will be none.
@@ -260,6 +265,8 @@ pub struct ReadHalf {
     watch: Option<Watch>,
     /// A read timeout is set on the socket.
     timed: bool,
+    /// The bytes read with the handshake, until a watch is given them.
+    early: Vec<u8>,
 }
 
 impl Read for ReadHalf {
@@ -296,6 +303,30 @@ impl Write for ReadHalf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message begun in the bytes that came with the handshake is timed like any other.
+    #[test]
+    fn a_message_begun_with_the_handshake_is_watched() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, peer) = listener.accept().unwrap();
+        let mut fragment = crate::frame::encode(0x2, b"abc", Some([1, 2, 3, 4]));
+        fragment[0] &= 0x7f; // no FIN: the message goes on, and never ends
+        let stream = Traced::wrap(socket, peer, crate::trace::Layer::Http);
+        let (mut reader, _writer) =
+            split(stream, fragment, Role::Server, WebSocketConfig::default()).unwrap();
+        let guard = Guard { deadline: Duration::from_millis(200), ..Guard::default() };
+        reader.limit_unfinished(guard);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(reader.recv().err()));
+        // Unwatched, the read would wait for the client forever: it ends when the client goes.
+        let got = rx.recv_timeout(Duration::from_secs(3));
+        drop(client);
+        match got {
+            Ok(Some(EndReason::Failed(code, _))) => assert_eq!(code, CloseCode::Policy),
+            other => panic!("no 1008 in time: {:?}", other.map(|end| end.map(|e| e.to_string()))),
+        }
+    }
 
     #[test]
     fn close_reasons_fit_in_a_control_frame_without_splitting_a_character() {

@@ -78,23 +78,23 @@ impl Default for Guard {
 
 /// One connection's unfinished message: when it started and what it holds of the budget.
 #[derive(Debug)]
-pub(super) struct Watch {
+pub struct Watch {
     guard: Guard,
     frames: Frames,
     started: Option<Instant>,
     held: usize,
     /// The close code and reason, once a limit was passed.
-    pub(super) refusal: Option<(CloseCode, String)>,
+    pub refusal: Option<(CloseCode, String)>,
 }
 
 impl Watch {
-    pub(super) fn new(guard: Guard) -> Watch {
+    pub fn new(guard: Guard) -> Watch {
         Watch { guard, frames: Frames::default(), started: None, held: 0, refusal: None }
     }
 
     /// How long the next read may wait: `None` with no message under way (a quiet client waits
     /// as long as it likes), else what is left of the deadline (an error if nothing is).
-    pub(super) fn wait(&mut self) -> io::Result<Option<Duration>> {
+    pub fn wait(&mut self) -> io::Result<Option<Duration>> {
         let Some(started) = self.started else { return Ok(None) };
         let left = self.guard.deadline.saturating_sub(started.elapsed());
         if left.is_zero() {
@@ -106,7 +106,7 @@ impl Watch {
 
     /// Follows the bytes just read: starts the clock at a message's first byte, stops it at its
     /// last, and counts what an unfinished message holds against the budget.
-    pub(super) fn saw(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub fn saw(&mut self, bytes: &[u8]) -> io::Result<()> {
         if self.frames.follow(bytes) {
             self.release();
         }

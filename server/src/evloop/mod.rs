@@ -58,6 +58,9 @@ pub struct Config {
     /// A chat member whose socket took none of the bytes waiting for it for this long has
     /// stopped reading: it is dropped (the threaded chat's write timeout, `conn::WRITE_TIMEOUT`).
     pub write_timeout: Duration,
+    /// The deadline on a message in progress and the budget for unfinished messages across
+    /// connections (chapter 6's limits; WebSocket connections only).
+    pub unfinished: common::ws::unfinished::Guard,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             head: crate::http::REQUEST_DEADLINE,
             grace: common::shutdown::GRACE,
             write_timeout: crate::conn::WRITE_TIMEOUT,
+            unfinished: common::ws::unfinished::Guard::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::trace::Traced;
+use common::ws::unfinished::{Guard, Watch};
 use common::ws::{close_frame, verdict, EndReason};
 use log::info;
 use mio::net::TcpStream;
@@ -47,17 +48,24 @@ enum State {
 pub struct Prefixed {
     early: Vec<u8>,
     socket: Traced<TcpStream>,
+    /// The limits on an unfinished message (chapter 6's); gone once the connection failed.
+    watch: Option<Watch>,
 }
 
 impl Read for Prefixed {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.early.is_empty() {
-            return self.socket.read(buf);
+        let n = if self.early.is_empty() {
+            self.socket.read(buf)?
+        } else {
+            let n = buf.len().min(self.early.len());
+            buf[..n].copy_from_slice(&self.early[..n]);
+            self.early.drain(..n);
+            n
+        };
+        match &mut self.watch {
+            Some(watch) => watch.saw(&buf[..n]).map(|()| n),
+            None => Ok(n),
         }
-        let n = buf.len().min(self.early.len());
-        buf[..n].copy_from_slice(&self.early[..n]);
-        self.early.drain(..n);
-        Ok(n)
     }
 }
 
@@ -86,6 +94,7 @@ pub struct WebConn {
     closing_since: Option<Instant>,
     /// The client broke a rule: nothing it sends is parsed any more (see `ws::drain_after_failure`).
     failed: bool,
+    guard: Guard,
 }
 
 impl WebConn {
@@ -95,10 +104,11 @@ impl WebConn {
         hub: Arc<Hub>,
         site: Arc<Site>,
         now: Instant,
+        guard: Guard,
     ) -> Self {
         let state = State::Head(socket, RequestReader::new(http::MAX_BODY));
         let (member, pre, blocked, closing_since, failed) = (None, Vec::new(), false, None, false);
-        WebConn { state, peer, hub, site, member, pre, blocked, accepted: now, closing_since, failed }
+        WebConn { state, peer, hub, site, member, pre, blocked, accepted: now, closing_since, failed, guard }
     }
 
     pub fn socket(&mut self) -> Option<&mut TcpStream> {
@@ -219,7 +229,8 @@ impl WebConn {
         };
         // The bytes after the head are the first frames: a client need not wait for the 101.
         let config = common::ws::config(MAX_MESSAGE).read_buffer_size(super::ws::READ_BUFFER);
-        let stream = Prefixed { early: reader.into_leftover(), socket };
+        let watch = Some(Watch::new(self.guard.clone()));
+        let stream = Prefixed { early: reader.into_leftover(), socket, watch };
         let ws = WebSocket::from_raw_socket(stream, Role::Server, Some(config));
         self.state = State::Open(Box::new(ws));
         info!("{}: upgraded to WebSocket", self.peer);
@@ -302,7 +313,13 @@ impl WebConn {
                     break;
                 }
                 Err(error) => {
-                    return match verdict(error) {
+                    // A limit on unfinished messages was passed: its code, whatever the error says.
+                    let refusal = ws.get_mut().watch.take().and_then(|mut watch| watch.refusal.take());
+                    let reason = match refusal {
+                        Some((code, why)) => EndReason::Failed(code, why),
+                        None => verdict(error),
+                    };
+                    return match reason {
                         EndReason::Failed(code, why) if self.closing_since.is_none() => {
                             info!("{}: closing with {}: {why}", self.peer, u16::from(code));
                             member.leave(LeaveReason::Lost);
@@ -362,6 +379,23 @@ impl Conn for WebConn {
     }
 
     fn expire(&mut self, now: Instant, config: &Config) -> bool {
+        if let (State::Open(ws), None) = (&mut self.state, self.closing_since) {
+            // A message under way past its deadline: the reader sees the clock only when bytes
+            // come, and a stalled client sends none.
+            let stream = ws.get_mut();
+            if stream.watch.as_mut().is_some_and(|watch| watch.wait().is_err()) {
+                let why = stream.watch.take().and_then(|mut watch| watch.refusal.take());
+                let (code, why) = why.unwrap_or((CloseCode::Policy, "a message took too long".into()));
+                info!("{}: closing with {}: {why}", self.peer, u16::from(code));
+                if let Some(member) = self.member.as_mut() {
+                    member.leave(LeaveReason::Lost);
+                }
+                self.closing_since = Some(now);
+                self.failed = true;
+                let _ = ws.close(Some(close_frame(code, &why)));
+                return true;
+            }
+        }
         let late = match (&self.state, self.closing_since) {
             (State::Head(..), _) => now.duration_since(self.accepted) >= config.head,
             (State::Open(_), Some(since)) => now.duration_since(since) >= super::ws::LINGER,

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::trace::{Layer, Traced};
+use common::ws::unfinished::{Guard, Watch};
 use common::ws::{close_frame, verdict, EndReason};
 use log::info;
 use mio::net::TcpStream;
@@ -46,11 +47,19 @@ pub const LINGER: Duration = common::ws::LINGER;
 pub struct Stream {
     socket: Traced<TcpStream>,
     head_left: Option<usize>,
+    /// The limits on an unfinished message, once the connection is open (chapter 6's).
+    watch: Option<Watch>,
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(left) = self.head_left else { return self.socket.read(buf) };
+        let Some(left) = self.head_left else {
+            let n = self.socket.read(buf)?;
+            return match &mut self.watch {
+                Some(watch) => watch.saw(&buf[..n]).map(|()| n),
+                None => Ok(n),
+            };
+        };
         if left == 0 {
             let why = format!("the request head is over {MAX_HEAD_BYTES} bytes");
             return Err(io::Error::new(io::ErrorKind::InvalidData, why));
@@ -98,12 +107,13 @@ pub struct WsEcho {
     /// The client broke a rule: nothing it sends is parsed any more.
     failed: bool,
     echoed: u64,
+    guard: Guard,
 }
 
 impl WsEcho {
-    pub fn new(socket: TcpStream, peer: SocketAddr, now: Instant, max_message: usize) -> Self {
+    pub fn new(socket: TcpStream, peer: SocketAddr, now: Instant, max_message: usize, guard: Guard) -> Self {
         let socket = Traced::wrap(socket, peer, Layer::Http);
-        let stream = Stream { socket, head_left: Some(MAX_HEAD_BYTES) };
+        let stream = Stream { socket, head_left: Some(MAX_HEAD_BYTES), watch: None };
         WsEcho {
             state: State::New(stream),
             peer,
@@ -113,6 +123,7 @@ impl WsEcho {
             closing_since: None,
             failed: false,
             echoed: 0,
+            guard,
         }
     }
 
@@ -141,6 +152,9 @@ impl WsEcho {
         match result {
             Ok(mut ws) => {
                 ws.get_mut().head_left = None;
+                // tungstenite refuses bytes after the head (junk after the request), so the
+                // watch on unfinished messages starts at the stream's first frame.
+                ws.get_mut().watch = Some(Watch::new(self.guard.clone()));
                 info!("{}: upgraded to WebSocket", self.peer);
                 self.state = State::Open(ws);
                 Status::Busy
@@ -218,7 +232,16 @@ impl WsEcho {
     /// close code (then the client has [`LINGER`] to answer it).
     fn end(&mut self, error: Error, now: Instant) -> Status {
         let (peer, echoed) = (self.peer, self.echoed);
-        match verdict(error) {
+        // A limit on unfinished messages was passed: its code, whatever the error says.
+        let refusal = match &mut self.state {
+            State::Open(ws) => ws.get_mut().watch.take().and_then(|mut watch| watch.refusal.take()),
+            _ => None,
+        };
+        let reason = match refusal {
+            Some((code, why)) => EndReason::Failed(code, why),
+            None => verdict(error),
+        };
+        match reason {
             EndReason::Failed(code, why) if self.closing_since.is_none() => {
                 info!("{peer}: closing with {}: {why}, after {echoed} message(s)", u16::from(code));
                 self.failed = true;
@@ -293,6 +316,19 @@ impl Conn for WsEcho {
     }
 
     fn expire(&mut self, now: Instant, config: &Config) -> bool {
+        if let State::Open(ws) = &mut self.state {
+            // A message under way past its deadline: refused with 1008 (the reader only sees
+            // the clock when bytes come, and a stalled client sends none).
+            let overdue = match &mut ws.get_mut().watch {
+                Some(watch) if self.closing_since.is_none() => watch.wait().is_err(),
+                _ => false,
+            };
+            if overdue {
+                let error = io::Error::other("a message took too long to arrive");
+                let _ = self.end(Error::Io(error), now);
+                return true;
+            }
+        }
         let late = match (&self.state, self.closing_since) {
             (State::New(_) | State::Handshake(_), _) => now.duration_since(self.accepted) >= config.head,
             (State::Open(_), Some(since)) => now.duration_since(since) >= LINGER,

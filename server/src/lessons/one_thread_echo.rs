@@ -35,7 +35,7 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, config: &Config) -> io::R
 pub fn run_ws(listener: TcpListener, shutdown: &Shutdown, config: &Config) -> io::Result<()> {
     let addr = listener.local_addr()?;
     info!("one-thread WebSocket echo server listening on ws://{addr}/ (connect with `cargo client ws-echo`)");
-    serve(listener, shutdown, config, WebSocketEcho)?;
+    serve(listener, shutdown, config, WebSocketEcho(config.unfinished.clone()))?;
     info!("one-thread WebSocket echo server stopped");
     Ok(())
 }
@@ -59,7 +59,7 @@ impl Protocol for TcpEcho {
     }
 }
 
-struct WebSocketEcho;
+struct WebSocketEcho(common::ws::unfinished::Guard);
 
 impl Protocol for WebSocketEcho {
     type Conn = WsEcho;
@@ -67,7 +67,7 @@ impl Protocol for WebSocketEcho {
     fn open(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) -> Self::Conn {
         // Frames are small and must leave at once, not wait for the previous one's ACK (Nagle).
         let _ = stream.set_nodelay(true);
-        WsEcho::new(stream, peer, now, MAX_MESSAGE)
+        WsEcho::new(stream, peer, now, MAX_MESSAGE, self.0.clone())
     }
 
     fn refuse(&mut self, mut stream: TcpStream, max_connections: usize) {

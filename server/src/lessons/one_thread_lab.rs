@@ -34,7 +34,7 @@ pub fn run(
     let closing = hub.clone();
     shutdown.on_trigger(move || closing.close());
     let site = Arc::new(Site::new(web_addr, origins));
-    serve_many(vec![tcp, web], shutdown, config, Lab { hub, site })?;
+    serve_many(vec![tcp, web], shutdown, config, Lab { hub, site, guard: config.unfinished.clone() })?;
     info!("the one-thread lab is closed");
     Ok(())
 }
@@ -42,6 +42,7 @@ pub fn run(
 struct Lab {
     hub: Arc<Hub>,
     site: Arc<Site>,
+    guard: common::ws::unfinished::Guard,
 }
 
 /// A connection to either port.
@@ -63,7 +64,14 @@ impl Protocol for Lab {
             LabConn::Chat(ChatConn::new(Traced::wrap(stream, peer, Layer::Lines), peer, self.hub.clone()))
         } else {
             let socket = Traced::wrap(stream, peer, Layer::Http);
-            LabConn::Web(WebConn::new(socket, peer, self.hub.clone(), self.site.clone(), now))
+            LabConn::Web(WebConn::new(
+                socket,
+                peer,
+                self.hub.clone(),
+                self.site.clone(),
+                now,
+                self.guard.clone(),
+            ))
         }
     }
 
