@@ -151,6 +151,7 @@ fn measure(
             tcp: options.tcp.clone(),
             web: options.http.clone(),
             room: room.to_string(),
+            nick: format!("s{n}-{room}"),
             stats: stats.clone(),
             tally: tally.clone(),
             stop: stop.clone(),

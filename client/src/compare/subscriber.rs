@@ -79,6 +79,9 @@ pub struct Subscriber {
     pub tcp: String,
     pub web: String,
     pub room: String,
+    /// This subscriber's own nickname, unique in the run: a WebSocket member asks for it (and
+    /// the room) in its upgrade, so it never passes through the lobby as guest-N.
+    pub nick: String,
     pub stats: Arc<Stats>,
     pub tally: Arc<Tally>,
     pub stop: Shutdown,
@@ -177,7 +180,13 @@ impl Subscriber {
         stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(|e| e.to_string())?;
         let upgrading = self.stop.track(&stream).map_err(|e| e.to_string())?;
         let counted = Counted { stream, stats: self.stats.clone() };
-        let url = format!("ws://{}/ws", self.web);
+        // Straight into the run's room: nobody in the lobby sees this member come or go.
+        let url = format!(
+            "ws://{}/ws?nick={}&room={}",
+            self.web,
+            common::percent::encode(&self.nick),
+            common::percent::encode(&self.room)
+        );
         let (mut socket, _) = tungstenite::client::client(url.as_str(), counted).map_err(|e| match e {
             // A read that timed out: blocking tungstenite calls it an interrupted handshake.
             tungstenite::HandshakeError::Interrupted(_) => {
@@ -188,7 +197,6 @@ impl Subscriber {
         drop(upgrading);
         // A read that times out comes back as WouldBlock; tungstenite keeps its place in the frame.
         socket.get_ref().stream.set_read_timeout(Some(LOOK_UP)).map_err(|e| e.to_string())?;
-        socket.send(Message::text(format!("/join {}", self.room))).map_err(|e| e.to_string())?;
         while !self.stop.is_triggered() {
             match socket.read() {
                 Ok(Message::Text(text)) => text.lines().for_each(|line| self.on_line(line)),
@@ -197,8 +205,12 @@ impl Subscriber {
                 Err(_) => return Ok(()), // the server closed: nothing to say goodbye to
             }
         }
+        // `/quit` first: a member that joined by name and only closes is kept for the switch
+        // grace (a page changing transport) and announced gone only after it; this one is gone.
+        let _ = socket.send(Message::text("/quit"));
         let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
-        socket.close(Some(bye)).map_err(|e| e.to_string())?;
+        // The server may already have closed after `/quit`: then there is nothing to close.
+        let _ = socket.close(Some(bye));
         // Read until the server's close frame comes back (tungstenite then reports it closed).
         let deadline = Instant::now() + CLOSE_WAIT;
         while Instant::now() < deadline {
