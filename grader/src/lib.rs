@@ -307,8 +307,15 @@ fn vanish(target: &Target, partial: &[u8]) -> Outcome {
     // Closing sends a reset (RST), not a FIN. The server's next read fails with "connection
     // reset" instead of returning 0, the way it does when a laptop lid closes.
     peer.reset();
+    // The server's thread for this client may not have run since: on a busy machine a server
+    // that dies of the reset could die only during the *next* check, which would then be blamed.
+    // Half a second to meet the reset, then the check asks whether everyone else is still served.
+    std::thread::sleep(MEET_THE_RESET);
     Ok(())
 }
+
+/// How long [`vanish`] gives the server to read the reset before the check goes on.
+const MEET_THE_RESET: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
