@@ -13,7 +13,7 @@
 //!     listener ready?  accept until WouldBlock, register each client (READABLE)
 //!     client ready?    drive it: read/write until WouldBlock; reregister WRITABLE only
 //!                      while bytes wait
-//!     every tick       expire(): idle clients, head deadlines; the protocol's tick()
+//!     every tick       expire(): idle clients, head deadlines
 //!     waker?           Ctrl-C: stop accepting, queue goodbyes, flush for the grace period
 //! }
 //! ```
