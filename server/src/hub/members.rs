@@ -117,8 +117,9 @@ impl Hub {
         if let Some(member) = state.members.remove(&id) {
             info!("{} left the chat ({})", member.nick, reason.describe());
             self.release_nick(&state, &member.nick);
-            let told = !member.arriving;
-            self.exit_room(&mut state, id, &member.room, &member.nick, reason, told, &mut kicks);
+            // A guest its room was never told of leaves without a notice (see `arrivals`).
+            let tell = (!member.arriving).then_some(reason);
+            self.exit_room(&mut state, id, &member.room, &member.nick, tell, &mut kicks);
         }
         finish(state, kicks);
     }
@@ -187,8 +188,8 @@ impl Hub {
         self.open_room(state, to)?;
         // A guest that moves on before its room was told of it was never seen there.
         let member = state.members.get_mut(&id).expect("the caller checked the member");
-        let told = !std::mem::take(&mut member.arriving);
-        self.exit_room(state, id, &from, &nick, LeaveReason::Moved, told, kicks);
+        let tell = (!std::mem::take(&mut member.arriving)).then_some(LeaveReason::Moved);
+        self.exit_room(state, id, &from, &nick, tell, kicks);
         self.enter(state, id, to, kicks);
         Ok(vec![protocol::whereabouts(&nick, to)])
     }
@@ -207,23 +208,23 @@ impl Hub {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Takes member `id` out of `room`, and tells the room why it left, if `tell` says (a room
+    /// never told of a guest is not told it left either: see `arrivals`).
     fn exit_room(
         &self,
         state: &mut State,
         id: MemberId,
         room: &str,
         nick: &str,
-        reason: LeaveReason,
-        told: bool,
+        tell: Option<LeaveReason>,
         kicks: &mut Kicks,
     ) {
         let Some(r) = state.rooms.get_mut(room) else { return };
         r.members.remove(&id);
         // While the hub closes, everybody is leaving and gets a goodbye: telling each of n
-        // members about the other n - 1 would fill every outbox just before the goodbye. And a
-        // room never told of a guest (`told`: see `arrivals`) is not told it left either.
-        if told && reason != LeaveReason::Shutdown && !state.closing {
+        // members about the other n - 1 would fill every outbox just before the goodbye.
+        let Some(reason) = tell else { return };
+        if reason != LeaveReason::Shutdown && !state.closing {
             self.publish(state, room, EventKind::Left { nick: nick.into(), reason }, kicks);
         }
     }

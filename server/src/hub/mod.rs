@@ -29,8 +29,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 mod arrivals;
 mod away;
