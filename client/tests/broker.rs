@@ -260,3 +260,46 @@ fn an_idle_lab_stays_joined_to_its_broker() {
     hub.close();
     hub.join_reader();
 }
+
+/// Issue 21, item 5, across servers: the lobby is told of a guest once it has settled (its first
+/// line, or the arrival grace), so a guest on the other server that takes a name and moves on at
+/// once never crosses the broker; one that stays, silent, does, once, when its grace ends.
+#[test]
+fn only_a_settled_guest_is_relayed_to_the_other_server() {
+    if !RedisServer::installed("only_a_settled_guest_is_relayed_to_the_other_server") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let (a, b) =
+        (lab_with_broker(&redis.url(), Limits::default()), lab_with_broker(&redis.url(), Limits::default()));
+    let mut watcher = support::Raw::connect(a.tcp);
+    watcher.send("/nick watcher\n");
+    // Its own arrival (a server announcing guests at once says the rename instead).
+    let settled = |l: &str| l == "* watcher has entered lobby" || l.ends_with(" is now known as watcher");
+    assert!(wait_for(&mut watcher, settled).is_some(), "the watcher never settled");
+
+    // compare's publisher on server B: a name and its own room, in one write, then it goes.
+    let mut passing = support::Raw::connect(b.tcp);
+    passing.send("/nick pub-relay\n/join bench\n");
+    assert!(wait_for(&mut passing, |l| l == "* you are now pub-relay in bench").is_some());
+    passing.send("/quit\n");
+    assert!(wait_for(&mut passing, |l| l == "* bye").is_some());
+    // A guest on B that stays and says nothing.
+    let mut silent = support::Raw::connect(b.tcp);
+    let whereabouts = wait_for(&mut silent, |l| l.starts_with("* you are now guest-")).unwrap();
+    let nick = whereabouts.trim_start_matches("* you are now ").trim_end_matches(" in lobby").to_string();
+
+    // Everything the lobby on A hears until the silent guest is announced there.
+    let arrived = format!("* {nick} has entered lobby");
+    let mut heard = Vec::new();
+    let deadline = Instant::now() + 3 * DEADLINE;
+    loop {
+        let line = watcher.line();
+        if line == arrived {
+            break;
+        }
+        heard.push(line);
+        assert!(Instant::now() < deadline && heard.len() < 20, "{heard:?}");
+    }
+    assert_eq!(heard, Vec::<String>::new(), "the lobby on A heard of a guest that only passed through B");
+}

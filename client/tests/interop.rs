@@ -104,7 +104,8 @@ fn python_websockets_chats_with_a_tcp_member() {
     let script = repo().join("tests/interop/websockets_client.py");
     let url = format!("ws://{}/ws", server.addr);
     let (child, lines) = spawn(Command::new(&python).arg(script).arg(url), install);
-    until(&mut nc, "* guest-2 is now known as py");
+    // Announced under its name once it settles: its first line, or the arrival grace.
+    until(&mut nc, "* py has entered lobby");
     nc.send("hello python\n");
     until(&mut nc, "py: hello from python websockets, 안녕");
     until(&mut nc, "* py has left the chat");

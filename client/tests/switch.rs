@@ -59,8 +59,9 @@ fn heard(member: &mut Raw) -> (Vec<String>, String) {
 fn watcher(tcp: SocketAddr) -> Raw {
     let mut watcher = Raw::connect(tcp);
     watcher.send("/nick watcher\n");
+    // Its own arrival, once its arrival grace ends (`hub::arrivals`): after it, only others'.
     for _ in 0..10 {
-        if watcher.line() == "* you are now watcher in lobby" {
+        if watcher.line() == "* watcher has entered lobby" {
             return watcher;
         }
     }

@@ -95,7 +95,7 @@ fn a_quiet_member_over_tls_gets_each_line_while_its_reader_waits() {
     let server = sealed_chat(&files, Limits::default());
     let mut quiet = Member::join(&files, server.addr, "quiet");
     let mut talker = Member::join(&files, server.addr, "talker");
-    quiet.until_end(" is now known as talker", 10, false);
+    quiet.until("* talker has entered lobby", 10);
     quiet.reader.get_mut().sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     for i in 0..5 {
         std::thread::sleep(Duration::from_millis(300)); // quiet's reader is surely back in `read`
@@ -113,12 +113,12 @@ fn a_member_that_stops_reading_over_tls_is_dropped_and_nobody_else_waits() {
     let server = sealed_chat(&files, limits);
     let mut alice = Member::join(&files, server.addr, "alice");
     let mut bob = Member::join(&files, server.addr, "bob");
-    alice.until_end(" is now known as bob", 10, false);
+    alice.until("* bob has entered lobby", 10);
     // Handshake done and named, then never another read.
     let mut stalled = Member::join(&files, server.addr, "stalled");
     stalled.reader.get_mut().sock.set_read_timeout(Some(DEADLINE)).unwrap();
-    alice.until_end(" is now known as stalled", 10, false);
-    bob.until_end(" is now known as stalled", 10, false);
+    alice.until("* stalled has entered lobby", 10);
+    bob.until("* stalled has entered lobby", 10);
 
     let notice = "* stalled stopped reading and was dropped (too slow to keep up)";
     let text = "z".repeat(1000);

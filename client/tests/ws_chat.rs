@@ -116,7 +116,8 @@ fn websocket_tcp_and_http_clients_share_one_room_in_the_lab() {
         chat.run(Some("ws-user"), None, input, &mut support::Screen(shown, Vec::new()))
     });
     screen_until(&screen, "* you are now ws-user in lobby");
-    until(&mut nc, "* guest-2 is now known as ws-user");
+    // One notice, under its name, once its arrival grace ends (`hub::arrivals`).
+    until(&mut nc, "* ws-user has entered lobby");
 
     keys.send("안녕, from the WebSocket".into()).unwrap();
     until(&mut nc, "ws-user: 안녕, from the WebSocket");

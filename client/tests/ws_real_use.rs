@@ -103,6 +103,8 @@ fn a_stalled_member_never_delays_a_talker() {
     let mut talker = client(server.addr, "/ws");
     talker.send(Message::text("/nick talker")).unwrap();
     text_with(&mut talker, "you are now talker");
+    // The room is told of the stalled guest once its arrival grace ends; so it is of its drop.
+    text_with(&mut talker, "* guest-1 has entered lobby");
     // The talker says a line and waits to hear it back, again and again: the stalled member's
     // socket fills, then its outbox, then the hub drops it. Dropping it must not wait for its
     // writer, which is blocked in a write for up to 10 s (the write timeout).

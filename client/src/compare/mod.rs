@@ -98,7 +98,8 @@ pub fn run(options: &Options, progress: &mut impl Progress) -> Result<Vec<Row>, 
 }
 
 fn measure_all(options: &Options, progress: &mut impl Progress) -> Result<Vec<Row>, String> {
-    // Nobody listening is one line that says what to start, before any measuring.
+    // Nobody listening is one line that says what to start, before any measuring. (A guest that
+    // connects and goes at once is never announced to the lobby: the probe is unseen there.)
     for addr in [&options.tcp, &options.http] {
         drop(common::net::connect(addr, "lab").map_err(|e| match e.strip_prefix("no server at ") {
             Some(_) => format!("no lab at {addr}: start one in another terminal with `cargo server lab`"),

@@ -22,6 +22,8 @@ pub fn join(tcp: &str, room: &str, nick: &str) -> Result<TcpStream, String> {
     stream.set_write_timeout(Some(super::subscriber::WRITE_TIMEOUT)).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(JOIN_TIMEOUT)).map_err(|e| e.to_string())?;
     let mut lines = LineReader::new(stream.try_clone().map_err(|e| e.to_string())?, 64 * 1024);
+    // Both in one write, well within the hub's arrival grace: the lobby, where a class may be
+    // chatting, is never told of the publisher (`ARRIVAL`, server/src/hub/mod.rs).
     stream.write_all(format!("/nick {nick}\n/join {room}\n").as_bytes()).map_err(|e| e.to_string())?;
     // Joined once the server says so; everything before is the welcome.
     let joined = format!("* you are now {nick} in {room}");

@@ -148,6 +148,7 @@ impl Subscriber {
         stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(|e| e.to_string())?;
         let mut sending =
             Counted { stream: stream.try_clone().map_err(|e| e.to_string())?, stats: self.stats.clone() };
+        // First thing, within the hub's arrival grace: the lobby is never told of this member.
         sending.write_all(format!("/join {}\n", self.room).as_bytes()).map_err(|e| e.to_string())?;
         let mut lines = LineReader::new(Counted { stream, stats: self.stats.clone() }, 64 * 1024);
         let mut leaving: Option<Instant> = None;

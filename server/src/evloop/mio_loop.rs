@@ -55,6 +55,12 @@ pub trait Protocol {
     /// Best effort on a fresh socket (its send buffer is empty, so a short write does not block).
     fn refuse(&mut self, stream: TcpStream, max_connections: usize);
     fn socket(conn: &mut Self::Conn) -> Option<&mut TcpStream>;
+    /// Looks at the protocol's own clock once a [`TICK`] (the chat's: guests whose arrival grace
+    /// is over, `hub::arrivals`); returns true when that gave connections work.
+    fn tick(&mut self, now: Instant) -> bool {
+        let _ = now;
+        false
+    }
 }
 
 /// A connection in the table, with the interest it is registered with.
@@ -251,6 +257,8 @@ pub fn serve_many<P: Protocol>(
         }
         if now >= next_tick {
             next_tick = now + TICK;
+            // Its work lands in outboxes: the mail pass below delivers it this turn.
+            mail_waits |= protocol.tick(now);
             for (slot, entry) in table.slots.iter_mut().enumerate() {
                 if let Some(entry) = entry {
                     if entry.conn.expire(now, config) {

@@ -74,6 +74,7 @@ impl Hub {
             kick,
             quiet: false,
             away: None,
+            arriving: false,
         };
         state.members.insert(id, member);
         self.enter(&mut state, id, room, &mut kicks);
@@ -103,6 +104,11 @@ impl Hub {
     /// Call [`Hub::await_return`] next, once the connection's threads are done.
     pub fn step_away(&self, id: MemberId, reason: LeaveReason) {
         let mut state = self.lock();
+        // A guest its room was never told of has no place to keep: it goes, unseen.
+        if state.members.get(&id).is_some_and(|m| m.arriving) {
+            drop(state);
+            return self.leave(id, reason);
+        }
         let until = Instant::now() + self.limits.switch_grace;
         let (dead, _) = self.outbox();
         let Some(member) = state.members.get_mut(&id) else { return };

@@ -22,7 +22,8 @@ pub enum AfterCommand {
 pub(super) type Reply = Result<Vec<String>, String>;
 
 impl Hub {
-    /// Adds a member with a guest nickname to the lobby, or says why not.
+    /// Adds a member with a guest nickname to the lobby, or says why not. The lobby is told of
+    /// it once it has settled (see `arrivals`).
     pub fn join(&self, outbox: Outbox, kick: Kick) -> Result<MemberId, String> {
         let mut kicks = Kicks::new();
         let mut state = self.lock();
@@ -47,9 +48,20 @@ impl Hub {
         let skeleton = skeleton(&nick);
         state.members.insert(
             id,
-            Member { nick, skeleton, room: String::new(), outbox, kick, quiet: false, away: None },
+            Member {
+                nick,
+                skeleton,
+                room: String::new(),
+                outbox,
+                kick,
+                quiet: false,
+                away: None,
+                arriving: true,
+            },
         );
+        // In the lobby at once (it hears the room, `/who` lists it), told of once it settled.
         self.enter(&mut state, id, LOBBY, &mut kicks);
+        self.arrive(&mut state, id, &mut kicks);
         finish(state, kicks);
         Ok(id)
     }
@@ -70,7 +82,11 @@ impl Hub {
         };
         let (nick, room) = (member.nick.clone(), member.room.clone());
         let reply = match command {
-            Command::Say(text) => self.say(&mut state, &nick, &room, &text, &mut kicks).map(|_| vec![]),
+            // Its first line settles a guest: the room hears who it is, then what it says.
+            Command::Say(text) => sayable(&text).and_then(|()| {
+                self.settle(&mut state, id, &mut kicks);
+                self.say(&mut state, &nick, &room, &text, &mut kicks).map(|_| vec![])
+            }),
             Command::Nick(new) => self.rename(&mut state, id, &new, &mut kicks),
             Command::Join(to) => self.move_to(&mut state, id, &to, &mut kicks),
             Command::Leave if room == LOBBY => {
@@ -101,7 +117,9 @@ impl Hub {
         if let Some(member) = state.members.remove(&id) {
             info!("{} left the chat ({})", member.nick, reason.describe());
             self.release_nick(&state, &member.nick);
-            self.exit_room(&mut state, id, &member.room, &member.nick, reason, &mut kicks);
+            // A guest its room was never told of leaves without a notice (see `arrivals`).
+            let tell = (!member.arriving).then_some(reason);
+            self.exit_room(&mut state, id, &member.room, &member.nick, tell, &mut kicks);
         }
         finish(state, kicks);
     }
@@ -129,12 +147,7 @@ impl Hub {
         text: &str,
         kicks: &mut Kicks,
     ) -> Result<u64, String> {
-        if text.len() > protocol::MAX_LINE_BYTES {
-            return Err(format!("message longer than {} bytes: not sent", protocol::MAX_LINE_BYTES));
-        }
-        if text.trim().is_empty() {
-            return Err("an empty message: not sent".into());
-        }
+        sayable(text)?;
         let kind = EventKind::Message { nick: nick.into(), text: sanitize(text).into_owned() };
         Ok(self.publish(state, room, kind, kicks))
     }
@@ -158,7 +171,10 @@ impl Hub {
         let member = state.members.get_mut(&id).expect("the caller checked the member");
         let room = member.room.clone();
         info!("{from} is now {new}");
-        self.publish(state, &room, EventKind::Renamed { from, to: new.into() }, kicks);
+        // A guest its room was not told of yet is announced later, under its new name.
+        if !member.arriving {
+            self.publish(state, &room, EventKind::Renamed { from, to: new.into() }, kicks);
+        }
         Ok(vec![protocol::whereabouts(new, &room)])
     }
 
@@ -170,7 +186,10 @@ impl Hub {
             return Err(format!("you are in {to} already"));
         }
         self.open_room(state, to)?;
-        self.exit_room(state, id, &from, &nick, LeaveReason::Moved, kicks);
+        // A guest that moves on before its room was told of it was never seen there.
+        let member = state.members.get_mut(&id).expect("the caller checked the member");
+        let tell = (!std::mem::take(&mut member.arriving)).then_some(LeaveReason::Moved);
+        self.exit_room(state, id, &from, &nick, tell, kicks);
         self.enter(state, id, to, kicks);
         Ok(vec![protocol::whereabouts(&nick, to)])
     }
@@ -184,26 +203,42 @@ impl Hub {
             self.backfill(state, room);
         }
         state.rooms.entry(room.to_string()).or_insert_with(Room::new).members.insert(id);
-        self.publish(state, room, EventKind::Entered { nick }, kicks);
+        if !state.members[&id].arriving {
+            self.publish(state, room, EventKind::Entered { nick }, kicks);
+        }
     }
 
+    /// Takes member `id` out of `room`, and tells the room why it left, if `tell` says (a room
+    /// never told of a guest is not told it left either: see `arrivals`).
     fn exit_room(
         &self,
         state: &mut State,
         id: MemberId,
         room: &str,
         nick: &str,
-        reason: LeaveReason,
+        tell: Option<LeaveReason>,
         kicks: &mut Kicks,
     ) {
         let Some(r) = state.rooms.get_mut(room) else { return };
         r.members.remove(&id);
         // While the hub closes, everybody is leaving and gets a goodbye: telling each of n
         // members about the other n - 1 would fill every outbox just before the goodbye.
+        let Some(reason) = tell else { return };
         if reason != LeaveReason::Shutdown && !state.closing {
             self.publish(state, room, EventKind::Left { nick: nick.into(), reason }, kicks);
         }
     }
+}
+
+/// Whether `text` can be said, or why not.
+fn sayable(text: &str) -> Result<(), String> {
+    if text.len() > protocol::MAX_LINE_BYTES {
+        return Err(format!("message longer than {} bytes: not sent", protocol::MAX_LINE_BYTES));
+    }
+    if text.trim().is_empty() {
+        return Err("an empty message: not sent".into());
+    }
+    Ok(())
 }
 
 impl State {

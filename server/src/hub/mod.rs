@@ -23,12 +23,15 @@
 //! The jobs, one file each: `members` (joining, commands, leaving), `rooms` (rooms, eviction,
 //! publishing, flood control), `history` (what happened after id N, and waiting for it),
 //! `watchers` (streams), `outbox` (the queue and its gauge), `event` (what is said, as lines),
-//! `nick` (when two nicknames look the same), `away` (switching transport without leaving).
+//! `nick` (when two nicknames look the same), `away` (switching transport without leaving),
+//! `arrivals` (a guest is announced once it has settled).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+mod arrivals;
 mod away;
 mod backlog;
 pub mod broker;
@@ -78,6 +81,10 @@ pub const HISTORY_LEN: usize = 100;
 /// without `/quit` keeps its place this long: joining again under that name within it is the
 /// same presence, with no notices (switching transport on the page). See `away`.
 pub const SWITCH_GRACE: Duration = Duration::from_secs(5);
+/// A guest (joined as `guest-N`) is announced to its room only once it has settled: at the
+/// first line it says there, or after this long. One that picks a name, moves on or goes
+/// within it was never seen there. See `arrivals`.
+pub const ARRIVAL: Duration = Duration::from_secs(1);
 
 /// The hub's limits; tests shrink them to reach each one quickly.
 #[derive(Debug, Clone)]
@@ -90,6 +97,7 @@ pub struct Limits {
     pub outbox_capacity: usize,
     pub history_len: usize,
     pub switch_grace: Duration,
+    pub arrival: Duration,
 }
 
 impl Default for Limits {
@@ -103,6 +111,7 @@ impl Default for Limits {
             outbox_capacity: OUTBOX_CAPACITY,
             history_len: HISTORY_LEN,
             switch_grace: SWITCH_GRACE,
+            arrival: ARRIVAL,
         }
     }
 }
@@ -119,6 +128,10 @@ pub struct Hub {
     changed: Condvar,
     /// The broker that joins this hub to other servers' (`relay`), if any.
     relay: Option<relay::Relay>,
+    /// Notified when a guest arrives and on [`Hub::close`]: the doorkeeper waits on it.
+    door: Condvar,
+    /// Whether a doorkeeper thread serves this hub (see `arrivals`).
+    door_kept: AtomicBool,
 }
 
 #[derive(Default)]
@@ -136,6 +149,9 @@ struct State {
     closing: bool,
     /// Requests blocked in [`Hub::wait_newer`] right now.
     waiting: usize,
+    /// Guests not announced yet, with when their arrival grace ends, oldest first (entries of
+    /// members announced or gone meanwhile are skipped when reached).
+    arrivals: VecDeque<(Instant, MemberId)>,
 }
 
 struct Member {
@@ -150,6 +166,8 @@ struct Member {
     quiet: bool,
     /// Its connection ended without `/quit`, and it may be back soon (see `away`).
     away: Option<away::Away>,
+    /// A guest its room has not been told of yet (see `arrivals`).
+    arriving: bool,
 }
 
 /// Connections to cut once the lock is released (cutting one never needs the hub).
@@ -157,7 +175,14 @@ type Kicks = Vec<Kick>;
 
 impl Hub {
     pub fn new(limits: Limits) -> Hub {
-        Hub { limits, state: Mutex::new(State::default()), changed: Condvar::new(), relay: None }
+        Hub {
+            limits,
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            relay: None,
+            door: Condvar::new(),
+            door_kept: AtomicBool::new(false),
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -187,6 +212,7 @@ impl Hub {
         state.members.values().for_each(|member| member.outbox.release());
         drop(state);
         self.changed.notify_all();
+        self.door.notify_all();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -109,7 +109,10 @@ impl Hub {
         if let Some(r) = state.rooms.get_mut(&member.room) {
             r.members.remove(&id);
         }
-        self.publish(state, &member.room, EventKind::Left { nick: member.nick, reason }, kicks);
+        // A guest its room was never told of leaves without a notice (see `arrivals`).
+        if !member.arriving {
+            self.publish(state, &member.room, EventKind::Left { nick: member.nick, reason }, kicks);
+        }
     }
 
     /// Gives `kind` its id (the hub's next, or the broker's: see `relay`), keeps it in the
@@ -182,6 +185,8 @@ impl Hub {
             kicks.push(member.kick);
             if !closing {
                 warn!("dropping {}: {}", member.nick, reason.describe());
+            }
+            if !closing && !member.arriving {
                 departures.push(EventKind::Left { nick: member.nick, reason });
             }
         }

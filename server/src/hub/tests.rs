@@ -29,14 +29,24 @@ impl TestMember {
     }
 }
 
-fn join(hub: &Hub, nick: &str) -> TestMember {
+/// A guest, as `Hub::join` makes one: in the lobby, not announced yet (see `arrivals`).
+fn guest(hub: &Hub) -> TestMember {
     let (outbox, inbox) = hub.outbox();
     let kicked = Arc::new(AtomicBool::new(false));
     let flag = kicked.clone();
     let id = hub.join(outbox, Box::new(move || flag.store(true, Ordering::SeqCst))).unwrap();
-    let member = TestMember { id, inbox, kicked };
+    TestMember { id, inbox, kicked }
+}
+
+/// A guest that took the name `nick` and settled: its room was told `* NICK has entered lobby`.
+fn join(hub: &Hub, nick: &str) -> TestMember {
+    let member = guest(hub);
     member.lines();
-    assert_eq!(hub.handle(id, Command::Nick(nick.into())), AfterCommand::Stay);
+    assert_eq!(hub.handle(member.id, Command::Nick(nick.into())), AfterCommand::Stay);
+    let mut kicks = Kicks::new();
+    let mut state = hub.lock();
+    hub.settle(&mut state, member.id, &mut kicks);
+    finish(state, kicks);
     member.lines();
     member
 }
@@ -308,8 +318,7 @@ fn a_quiet_member_hears_messages_but_not_comings_and_goings_and_the_history_keep
     // The room's history still says who came and went, one line per person.
     let history: Vec<String> = hub.newer("lobby", 0).events.iter().map(|e| e.line()).collect();
     assert!(history.ends_with(&[
-        "* guest-2 has entered lobby".to_string(),
-        "* guest-2 is now known as minji".into(),
+        "* minji has entered lobby".to_string(),
         "minji: hello".into(),
         "* minji has left the chat".into(),
     ]));
@@ -318,5 +327,140 @@ fn a_quiet_member_hears_messages_but_not_comings_and_goings_and_the_history_keep
     assert_eq!(teacher.lines(), ["* you see others enter, leave and change names again"]);
     let late = join(&hub, "late");
     let _ = late;
-    assert_eq!(teacher.lines(), ["* guest-3 has entered lobby", "* guest-3 is now known as late"]);
+    assert_eq!(teacher.lines(), ["* late has entered lobby"]);
+}
+
+/// Every line of the lobby's history, as the wire shows it.
+fn history(hub: &Hub, room: &str) -> Vec<String> {
+    hub.newer(room, 0).events.iter().map(|e| e.line()).collect()
+}
+
+/// Waits (bounded) until `member` has been sent `count` lines or more; returns them all.
+fn lines_within(member: &TestMember, count: usize, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut lines = Vec::new();
+    while lines.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match member.inbox.recv_timeout(left) {
+            Ok(delivery) => lines.push(delivery.line()),
+            Err(_) => break,
+        }
+    }
+    lines
+}
+
+#[test]
+fn a_guest_that_moves_on_at_once_is_never_seen_in_the_lobby() {
+    let hub = hub(Limits { arrival: NEVER, ..Limits::default() });
+    let alice = join(&hub, "alice");
+    let before = history(&hub, "lobby");
+    // compare's publisher: a name, then its own room, in one breath; then it goes.
+    let publisher = guest(&hub);
+    assert_eq!(
+        publisher.lines(),
+        ["* welcome to the socket-steps chat! /help lists the commands", "* you are now guest-2 in lobby"],
+        "the newcomer's own welcome is never delayed"
+    );
+    hub.handle(publisher.id, Command::Who);
+    assert_eq!(publisher.lines(), ["* in lobby: alice, guest-2"], "/who lists a guest not announced yet");
+    hub.handle(publisher.id, Command::Nick("pub-1".into()));
+    hub.handle(publisher.id, Command::Join("bench".into()));
+    assert_eq!(
+        publisher.lines(),
+        ["* you are now pub-1 in lobby", "* pub-1 has entered bench", "* you are now pub-1 in bench"]
+    );
+    hub.leave(publisher.id, LeaveReason::Quit);
+    // A subscriber that joins its room at once, and one that only connects and closes (a probe).
+    let subscriber = guest(&hub);
+    hub.handle(subscriber.id, Command::Join("bench".into()));
+    hub.leave(subscriber.id, LeaveReason::Quit);
+    let probe = guest(&hub);
+    hub.leave(probe.id, LeaveReason::Lost);
+    assert!(alice.lines().is_empty(), "the lobby heard nothing");
+    assert_eq!(history(&hub, "lobby"), before, "nor does its history keep anything");
+    assert_eq!(
+        history(&hub, "bench"),
+        [
+            "* pub-1 has entered bench",
+            "* pub-1 has left the chat",
+            "* guest-3 has entered bench",
+            "* guest-3 has left the chat"
+        ],
+        "the room they moved to is told as usual"
+    );
+    assert!(hub.lock().arrivals.len() <= 1, "guests gone are forgotten at the next arrival");
+}
+
+#[test]
+fn a_guest_that_takes_a_name_at_once_is_announced_once_under_it() {
+    let hub = hub(Limits { arrival: NEVER, ..Limits::default() });
+    let alice = join(&hub, "alice");
+    let minji = guest(&hub);
+    minji.lines();
+    hub.handle(minji.id, Command::Nick("민지".into()));
+    assert_eq!(minji.lines(), ["* you are now 민지 in lobby"]);
+    assert!(alice.lines().is_empty(), "no guest-N, no rename");
+    // Her first line settles her: the room hears who she is, then what she says.
+    say(&hub, &minji, "안녕하세요");
+    assert_eq!(alice.lines(), ["* 민지 has entered lobby", "민지: 안녕하세요"]);
+    say(&hub, &minji, "again");
+    hub.handle(minji.id, Command::Nick("minji".into()));
+    hub.leave(minji.id, LeaveReason::Quit);
+    assert_eq!(
+        alice.lines(),
+        ["민지: again", "* 민지 is now known as minji", "* minji has left the chat"],
+        "once announced, a member is told of as before"
+    );
+    // A line refused (empty) is no act in the room: still unannounced.
+    let quiet = guest(&hub);
+    hub.handle(quiet.id, Command::Say("   ".into()));
+    hub.leave(quiet.id, LeaveReason::Quit);
+    assert!(alice.lines().is_empty());
+}
+
+#[test]
+fn a_silent_guest_is_announced_when_its_arrival_grace_ends() {
+    let arrival = Duration::from_millis(100);
+    let hub = hub(Limits { arrival, ..Limits::default() });
+    Hub::keep_door(&hub);
+    Hub::keep_door(&hub); // once per hub, however many servers ask
+    let alice = join(&hub, "alice");
+    let start = Instant::now();
+    let silent = guest(&hub);
+    let renamed = guest(&hub);
+    hub.handle(renamed.id, Command::Nick("late".into()));
+    let heard = lines_within(&alice, 2, Duration::from_secs(10));
+    assert_eq!(heard, ["* guest-2 has entered lobby", "* late has entered lobby"]);
+    assert!(start.elapsed() >= arrival, "announced before the grace ended");
+    assert!(alice.inbox.recv_timeout(arrival * 3).is_err(), "and only once");
+    // Announced: its leaving is told as before.
+    hub.leave(silent.id, LeaveReason::Lost);
+    assert_eq!(alice.lines(), ["* guest-2 has left the chat (connection lost)"]);
+    // The one-thread servers' way: their tick asks.
+    let hub = self::hub(Limits { arrival, ..Limits::default() });
+    let alice = join(&hub, "alice");
+    let _quiet = guest(&hub);
+    assert!(!hub.announce_arrivals(), "not yet");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !hub.announce_arrivals() {
+        assert!(Instant::now() < deadline, "never announced");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(alice.lines(), ["* guest-2 has entered lobby"]);
+    // The doorkeeper ends with its hub.
+    hub.close();
+}
+
+#[test]
+fn a_guest_dropped_before_it_was_announced_leaves_no_notice() {
+    let hub = hub(Limits { arrival: NEVER, stall: Duration::from_millis(50), ..Limits::default() });
+    let alice = join(&hub, "alice");
+    let stalled = guest(&hub);
+    say(&hub, &alice, "one");
+    thread::sleep(Duration::from_millis(100)); // the guest takes nothing for the whole window
+    alice.lines();
+    say(&hub, &alice, "two");
+    assert_eq!(alice.lines(), ["alice: two"]);
+    assert!(stalled.kicked.load(Ordering::SeqCst));
+    assert!(history(&hub, "lobby").iter().all(|line| !line.contains("guest-")));
 }

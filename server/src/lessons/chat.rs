@@ -48,6 +48,8 @@ pub fn run(listener: TcpListener, shutdown: &Shutdown, hub: Arc<Hub>) -> io::Res
         let _ = stream.write_all(format!("{}\n", Delivery::Error(Hub::full(max)).line()).as_bytes());
         let _ = stream.shutdown(std::net::Shutdown::Write);
     };
+    // Guests are announced once they settle: the hub's doorkeeper keeps the clock (`hub::arrivals`).
+    Hub::keep_door(&hub);
     // A reader held back by flood control waits on an outbox, not on its socket: the hub wakes it.
     let closing = hub.clone();
     shutdown.on_trigger(move || closing.close());

@@ -108,6 +108,8 @@ pub fn run_with_all(
         let (hub, shutdown) = (hub.clone(), shutdown.clone());
         thread::Builder::new().name("lab tcp".into()).spawn(move || chat::run(tcp, &shutdown, hub))?
     };
+    // The TCP side starts it too; the web side's guests (WebSocket, Socket.IO) need it as much.
+    Hub::keep_door(&hub);
     let closing = hub.clone();
     shutdown.on_trigger(move || closing.close());
     let limits = config.limits();

@@ -64,4 +64,10 @@ impl Protocol for Chat {
     fn socket(conn: &mut ChatConn) -> Option<&mut TcpStream> {
         Some(conn.socket())
     }
+
+    /// Guests whose arrival grace is over are announced now (`hub::arrivals`): no thread of
+    /// this server waits for them, the loop's tick looks.
+    fn tick(&mut self, _now: Instant) -> bool {
+        self.hub.announce_arrivals()
+    }
 }

@@ -87,6 +87,12 @@ impl Protocol for Lab {
             LabConn::Web(web) => web.socket(),
         }
     }
+
+    /// Guests whose arrival grace is over are announced now (`hub::arrivals`): no thread of
+    /// this server waits for them, the loop's tick looks.
+    fn tick(&mut self, _now: Instant) -> bool {
+        self.hub.announce_arrivals()
+    }
 }
 
 impl Conn for LabConn {

@@ -48,6 +48,8 @@ pub fn run(
     let addr = listener.local_addr()?;
     let (_, ws) = crate::tls::schemes(&listener);
     info!("WebSocket chat listening on {ws}://{addr}/ws (join with `cargo client ws`)");
+    // Guests are announced once they settle: the hub's doorkeeper keeps the clock (`hub::arrivals`).
+    Hub::keep_door(&hub);
     http::serve(&listener, shutdown, limits, origins, move |connection, request| {
         join_chat(connection, &request, &hub)
     })?;

@@ -57,7 +57,9 @@ pub fn receive(sio: &Sio, session: &Arc<Session>, text: &str) -> Result<(), Stri
     }
 }
 
-/// CONNECT: joins the hub as a member, then takes the nickname and room the client asked for.
+/// CONNECT: joins the hub as a member, then takes the nickname and room the client asked for,
+/// before the lobby is told of the guest (`hub::arrivals`): one that asks for a room is never
+/// seen in the lobby, one that asks for a name only is announced under it.
 fn connect(
     sio: &Sio,
     session: &Arc<Session>,
