@@ -104,7 +104,11 @@ fn a_stalled_member_never_delays_a_talker() {
     talker.send(Message::text("/nick talker")).unwrap();
     text_with(&mut talker, "you are now talker");
     // The room is told of the stalled guest once its arrival grace ends; so it is of its drop.
-    text_with(&mut talker, "* guest-1 has entered lobby");
+    // (Its number is not known: the server joins each to the hub after its handshake, and on a
+    // busy machine the talker's may come first. The talker renamed itself, so the only guest
+    // announced is the stalled one.)
+    let entered = text_with(&mut talker, "* guest-");
+    assert!(entered.ends_with(" has entered lobby"), "{entered}");
     // The talker says a line and waits to hear it back, again and again: the stalled member's
     // socket fills, then its outbox, then the hub drops it. Dropping it must not wait for its
     // writer, which is blocked in a write for up to 10 s (the write timeout).
