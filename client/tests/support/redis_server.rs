@@ -9,8 +9,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-/// How long redis-server may take to say it is ready.
-const READY: Duration = Duration::from_secs(10);
+/// How long redis-server may take to say it is ready (beside four busy loops it once took over 10 s).
+const READY: Duration = Duration::from_secs(30);
 
 pub struct RedisServer {
     child: Child,
