@@ -209,16 +209,11 @@ fn main() {
     let loop_web = child.as_ref().and_then(|(_, _, web)| *web);
 
     // Members: the handshake blocking, one after another; then all of them on the event loop.
-    // Each says `/quiet` as it comes in: the room is told of every join, so without it 10,000
-    // joins are 50 million notices (n squared over two) before the first measured line. Quiet
-    // members still get every line said; the measured lines are the same either way.
     let started = Instant::now();
     let sockets: Vec<(TcpStream, Vec<u8>)> = (0..members)
         .map(|i| {
             if one_thread && !one_thread_ws {
-                let mut stream = TcpStream::connect(tcp_addr).unwrap();
-                stream.write_all(b"/quiet\n").unwrap();
-                return (stream, Vec::new());
+                return (TcpStream::connect(tcp_addr).unwrap(), Vec::new());
             }
             let web_addr = loop_web.unwrap_or_else(|| addrs[i % labs].1);
             let mut stream = TcpStream::connect(web_addr).unwrap();
@@ -230,7 +225,6 @@ fn main() {
                 &client::lessons::ws_chat::EXPECTED,
             )
             .unwrap();
-            stream.write_all(&common::frame::encode(0x1, b"/quiet", Some([7, 1, 8, 2]))).unwrap();
             (stream, already)
         })
         .collect();
