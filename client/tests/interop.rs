@@ -147,16 +147,7 @@ fn browser_script(script: &str) {
 
 /// Runs `script` in tests/browser with `args`: it must print "ok" last.
 fn run_browser_script(script: &str, args: &[&str]) {
-    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "no Chromium at {chromium}: install it with `apt-get install chromium` (or set CHROMIUM)"
-    );
-    let browser_dir = repo().join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run `npm install` in tests/browser"
-    );
+    let (chromium, browser_dir) = support::browser_tools();
     let mut command = Command::new("node");
     // The layout check leaves its pictures here, to look at: lab-laptop.png, lab-phone.png.
     let screenshots = env!("CARGO_TARGET_TMPDIR");

@@ -174,16 +174,7 @@ fn spki_hash(cert: &Path) -> String {
 #[test]
 #[ignore = "needs Chromium, playwright-core and openssl: .ci/run installs them"]
 fn chromium_trusts_the_lab_by_its_spki_hash_and_chats_over_wss() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "no Chromium at {chromium}: install it with `apt-get install chromium` (or set CHROMIUM)"
-    );
-    let browser_dir = repo().join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run `npm install` in tests/browser"
-    );
+    let (chromium, browser_dir) = support::browser_tools();
     let files = sealed::localhost_cert("chromium");
     let spki = spki_hash(&files.cert);
     let (lab, lab_tcp) = tls_lab(&files);

@@ -256,3 +256,19 @@ pub fn read_head(stream: &mut TcpStream) -> String {
     String::from_utf8(head).unwrap()
 }
 pub mod slow;
+
+/// Chromium's path (`CHROMIUM`, or Debian's) and tests/browser with playwright-core installed,
+/// for the browser tests; says what to install when either is missing.
+pub fn browser_tools() -> (String, std::path::PathBuf) {
+    let chromium = std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: install it with `apt-get install chromium` (or set CHROMIUM)"
+    );
+    let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm install` in tests/browser"
+    );
+    (chromium, browser_dir)
+}
