@@ -107,8 +107,8 @@ fn a_broker_with_a_password_is_joined_and_the_password_never_shown() {
     if !RedisServer::installed("a_broker_with_a_password_is_joined_and_the_password_never_shown") {
         return;
     }
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _redis = RedisServer::start_with(port, &["--requirepass", "s3cret"]);
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let port = redis.port;
     let url = format!("redis://:s3cret@127.0.0.1:{port}");
     let broker = Broker::new(&url).unwrap();
     assert!(!broker.url().contains("s3cret"), "{}", broker.url());

@@ -32,18 +32,34 @@ impl RedisServer {
 
     /// Starts redis-server on a port the system says is free.
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        RedisServer::start_on(port)
+        RedisServer::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with more flags (`--requirepass s3cret`). A port that was free when
+    /// asked can be taken before redis-server binds it (by another test's client, or another
+    /// suite running beside this one): then redis-server exits at once, and another port is tried.
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let mut failures = Vec::new();
+        for _ in 0..5 {
+            let port =
+                TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            match RedisServer::try_start(port, extra) {
+                Ok(server) => return server,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!("redis-server did not start on 5 free ports: {}", failures.join("; "));
     }
 
     /// Starts redis-server on `port` (again, after [`RedisServer::kill`]) and waits for its
     /// "Ready to accept connections" line.
     pub fn start_on(port: u16) -> RedisServer {
-        RedisServer::start_with(port, &[])
+        RedisServer::try_start(port, &[]).unwrap_or_else(|why| panic!("{why}"))
     }
 
-    /// Starts redis-server on `port` with more flags (`--requirepass s3cret`).
-    pub fn start_with(port: u16, extra: &[&str]) -> RedisServer {
+    /// Starts redis-server on `port`; `Err` says why it is not ready (what it printed, if it
+    /// ended first).
+    fn try_start(port: u16, extra: &[&str]) -> Result<RedisServer, String> {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(extra)
@@ -54,18 +70,27 @@ impl RedisServer {
         let stdout = child.stdout.take().expect("piped stdout");
         let (ready, waiting) = mpsc::channel();
         thread::spawn(move || {
+            let mut last = String::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.contains("Ready to accept connections") {
-                    let _ = ready.send(());
+                    let _ = ready.send(Ok(()));
                 }
+                last = line;
             }
+            let _ = ready.send(Err(last)); // it ended (before it was ready, or when killed)
         });
         let mut server = RedisServer { child, port };
-        if waiting.recv_timeout(READY).is_err() {
-            server.kill();
-            panic!("redis-server on port {port} did not say it was ready within {READY:?}");
+        match waiting.recv_timeout(READY) {
+            Ok(Ok(())) => Ok(server),
+            Ok(Err(last)) => {
+                server.kill();
+                Err(format!("redis-server on port {port} ended before it was ready, saying: {last}"))
+            }
+            Err(_) => {
+                server.kill();
+                Err(format!("redis-server on port {port} did not say it was ready within {READY:?}"))
+            }
         }
-        server
     }
 
     pub fn url(&self) -> String {
