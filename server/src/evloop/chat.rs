@@ -21,6 +21,7 @@ use common::trace::Traced;
 use log::info;
 use mio::net::TcpStream;
 
+use super::bell::Bell;
 use super::member::Member;
 use super::{io_result, Config, Conn, Io, Status, READS_PER_TURN};
 use crate::hub::{Hub, LeaveReason};
@@ -44,6 +45,8 @@ pub struct ChatConn {
     last_progress: Instant,
     /// The write timeout passed: close without another word.
     dead: bool,
+    /// Bytes may wait in the socket: no read has said `WouldBlock` since the OS said readable.
+    may_read: bool,
 }
 
 impl ChatConn {
@@ -58,6 +61,7 @@ impl ChatConn {
             first_line: true,
             last_progress: Instant::now(),
             dead: false,
+            may_read: true,
         }
     }
 
@@ -77,6 +81,21 @@ impl ChatConn {
             let Some(delivery) = self.member.next() else { break };
             self.out.extend_from_slice(delivery.line().as_bytes());
             self.out.push(b'\n');
+        }
+    }
+
+    /// Moves the hub's lines out until the socket is full or none wait; `false` if the
+    /// connection broke. Emptying the inbox matters: a line queued while the write buffer was
+    /// full rang no bell of its own (one ring per drive), so nothing else would fetch it.
+    fn deliver(&mut self) -> bool {
+        loop {
+            self.collect();
+            if !self.flush() {
+                return false;
+            }
+            if !self.out.is_empty() || !self.member.mail_waits() {
+                return true;
+            }
         }
     }
 
@@ -124,8 +143,7 @@ impl Conn for ChatConn {
             return Status::Closed;
         }
         for _ in 0..READS_PER_TURN {
-            self.collect();
-            if !self.flush() {
+            if !self.deliver() {
                 self.leave(LeaveReason::Lost);
                 return Status::Closed;
             }
@@ -143,6 +161,9 @@ impl Conn for ChatConn {
                     return Status::Open; // still held: the loop asks again soon
                 }
             }
+            if !self.may_read {
+                return Status::Open; // driven for its mail: nothing new to read
+            }
             let refusal = match self.lines.read_line() {
                 Ok(Some(line)) => {
                     self.line(line);
@@ -152,7 +173,10 @@ impl Conn for ChatConn {
                     self.leave(LeaveReason::Quit);
                     continue;
                 }
-                Err(LineError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return Status::Open,
+                Err(LineError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.may_read = false;
+                    return Status::Open;
+                }
                 Err(LineError::TooLong { limit }) => format!("line longer than {limit} bytes: not sent"),
                 Err(LineError::InvalidUtf8 { .. }) => INVALID_UTF8.to_string(),
                 Err(e) => {
@@ -192,7 +216,15 @@ impl Conn for ChatConn {
         self.leave(LeaveReason::Shutdown);
     }
 
-    fn has_mail(&self) -> bool {
-        self.member.has_mail()
+    fn readable(&mut self) {
+        self.may_read = true;
+    }
+
+    fn hang_bell(&mut self, bell: Bell) {
+        self.member.hang_bell(bell);
+    }
+
+    fn holds_lines(&self) -> bool {
+        self.member.is_held()
     }
 }

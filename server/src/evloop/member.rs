@@ -9,6 +9,7 @@ use std::sync::Arc;
 use common::protocol::Command;
 use log::{debug, info};
 
+use super::bell::Bell;
 use crate::hub::{AfterCommand, Delivery, Hub, Inbox, Kick, LeaveReason, MemberId, Outbox};
 
 pub struct Member {
@@ -34,8 +35,12 @@ impl Member {
         let (outbox, inbox) = hub.outbox();
         let kicked = Arc::new(AtomicBool::new(false));
         let kick = || -> Kick {
-            let flag = kicked.clone();
-            Box::new(move || flag.store(true, Ordering::SeqCst))
+            let (flag, outbox) = (kicked.clone(), outbox.clone());
+            // Dropped: the loop must look at this connection even if no line comes.
+            Box::new(move || {
+                flag.store(true, Ordering::SeqCst);
+                outbox.ring();
+            })
         };
         let id = match hub.join_asked(asked, &outbox, kick) {
             Ok(id) => Some(id),
@@ -46,6 +51,12 @@ impl Member {
             }
         };
         Member { hub, peer, joined: id.is_some(), id, outbox, inbox, kicked, held: VecDeque::new() }
+    }
+
+    /// Has the loop told (`bell`) whenever the hub gives this member work: a line in its
+    /// outbox, or a kick. The lines queued before (the welcome) are the loop's to look for.
+    pub fn hang_bell(&self, bell: Bell) {
+        self.outbox.on_mail(move || bell.ring());
     }
 
     /// Still in the chat (joined, and neither left nor dropped).
@@ -114,10 +125,5 @@ impl Member {
 
     pub fn mail_waits(&self) -> bool {
         !self.inbox.is_empty()
-    }
-
-    /// Work that came from the hub rather than the socket.
-    pub fn has_mail(&self) -> bool {
-        self.is_held() || self.kicked.load(Ordering::Relaxed) || self.mail_waits()
     }
 }

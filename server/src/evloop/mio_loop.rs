@@ -10,10 +10,12 @@
 //! register(listener, READABLE); register(waker)
 //! loop {
 //!     poll(events, timeout)           <- sleeps until something is ready, or the next tick
-//!     listener ready?  accept until WouldBlock, register each client (READABLE)
+//!     listener ready?  accept until WouldBlock (64 a turn at most), register each
+//!                      client (READABLE)
 //!     client ready?    drive it: read/write until WouldBlock; reregister WRITABLE only
 //!                      while bytes wait
 //!     every tick       expire(): idle clients, head deadlines
+//!     bells rang?      drive those clients too: the hub put lines in their outboxes
 //!     waker?           Ctrl-C: stop accepting, queue goodbyes, flush for the grace period
 //! }
 //! ```
@@ -33,7 +35,8 @@ use log::{info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::{accepted, Accepted, Config, Conn, Status, HOLD_RETRY, SCRATCH, TICK};
+use super::bell::{Bell, Board};
+use super::{accepted, Accepted, Config, Conn, Status, ACCEPTS_PER_TURN, HOLD_RETRY, SCRATCH, TICK};
 
 const WAKER: Token = Token(0);
 /// Listeners' tokens are 1 to this (a lab listens on two ports).
@@ -56,17 +59,20 @@ pub trait Protocol {
     fn refuse(&mut self, stream: TcpStream, max_connections: usize);
     fn socket(conn: &mut Self::Conn) -> Option<&mut TcpStream>;
     /// Looks at the protocol's own clock once a [`TICK`] (the chat's: guests whose arrival grace
-    /// is over, `hub::arrivals`); returns true when that gave connections work.
+    /// is over, `hub::arrivals`). Lines that puts in outboxes ring their connections' bells.
+    /// True when it left work due now (a burst taken a share at a time): it is called again on
+    /// the next turn, after this turn's outboxes were emptied.
     fn tick(&mut self, now: Instant) -> bool {
         let _ = now;
         false
     }
 }
 
-/// A connection in the table, with the interest it is registered with.
+/// A connection in the table, with the interest it is registered with and its bell.
 struct Entry<C> {
     conn: C,
     writable: bool,
+    bell: Bell,
 }
 
 /// Every connection, by slot (a client's token is its slot plus [`FIRST_CLIENT`]).
@@ -77,12 +83,18 @@ struct Table<C> {
 }
 
 impl<C: Conn> Table<C> {
-    fn insert(&mut self, conn: C) -> usize {
+    /// The slot the next [`Table::insert`] takes.
+    fn next_slot(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.slots.len())
+    }
+
+    fn insert(&mut self, mut conn: C, bell: Bell) -> usize {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
         });
-        self.slots[slot] = Some(Entry { conn, writable: false });
+        conn.hang_bell(bell.clone());
+        self.slots[slot] = Some(Entry { conn, writable: false, bell });
         self.open += 1;
         slot
     }
@@ -106,6 +118,8 @@ impl<C: Conn> Table<C> {
         P: Protocol<Conn = C>,
     {
         let Some(entry) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return Status::Closed };
+        // This turn takes whatever mail there is: what comes after it rings again.
+        entry.bell.answered();
         let status = entry.conn.drive(scratch, now);
         if status == Status::Closed {
             if let Some(socket) = P::socket(&mut entry.conn) {
@@ -132,6 +146,33 @@ impl<C: Conn> Table<C> {
         }
         status
     }
+
+    /// [`Table::drive`], then notes what the loop owes the connection: another turn without
+    /// waiting (`busy`), or a retry of the lines it holds back (`holding`).
+    fn turn<P>(&mut self, slot: usize, registry: &Registry, scratch: &mut [u8], now: Instant, owed: &mut Owed)
+    where
+        P: Protocol<Conn = C>,
+    {
+        if self.drive::<P>(slot, registry, scratch, now) == Status::Busy && !owed.busy.contains(&slot) {
+            owed.busy.push(slot);
+        }
+        let holds = self.slots.get(slot).and_then(Option::as_ref).is_some_and(|e| e.conn.holds_lines());
+        if holds && !owed.holding.contains(&slot) {
+            if owed.holding.is_empty() {
+                owed.retry_at = now + HOLD_RETRY;
+            }
+            owed.holding.push(slot);
+        }
+    }
+}
+
+/// Connections the loop must come back to without an event.
+struct Owed {
+    /// Used up their turn's reads with bytes still waiting.
+    busy: Vec<usize>,
+    /// Hold lines back (flood control), retried at `retry_at`.
+    holding: Vec<usize>,
+    retry_at: Instant,
 }
 
 /// Serves every client of `listener` from this thread until `shutdown`, then says goodbye to
@@ -167,44 +208,67 @@ pub fn serve_many<P: Protocol>(
     }
     // Ctrl-C's handler runs on another thread: it sets the flag, then wakes this `poll`.
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let stop_waker = waker.clone();
     shutdown.on_trigger(move || {
-        let _ = waker.wake();
+        let _ = stop_waker.wake();
     });
+    // Where outboxes ring when the hub gives a connection work (`bell`).
+    let board = Board::new(waker);
 
     let mut table: Table<P::Conn> = Table { slots: Vec::new(), free: Vec::new(), open: 0 };
     let mut events = Events::with_capacity(1024);
     let mut scratch = vec![0u8; SCRATCH];
-    let mut busy: Vec<usize> = Vec::new();
+    let mut owed = Owed { busy: Vec::new(), holding: Vec::new(), retry_at: Instant::now() };
     let mut ready: Vec<usize> = Vec::new();
     let mut next_tick = Instant::now() + TICK;
     let mut retry_accept = false;
-    let mut mail_waits = false;
+    // Listeners left with clients waiting when their turn's share of accepts ran out.
+    let mut accept_more = vec![false; sides.len()];
+    let mut tick_again = false;
     let mut stop_by: Option<Instant> = None;
 
     loop {
         let now = Instant::now();
         let mut timeout = match stop_by {
-            _ if !busy.is_empty() => Duration::ZERO,
+            _ if !owed.busy.is_empty() => Duration::ZERO,
             Some(deadline) => deadline.saturating_duration_since(now).min(TICK),
             None => next_tick.saturating_duration_since(now),
         };
-        if mail_waits {
-            timeout = timeout.min(HOLD_RETRY);
+        if !owed.holding.is_empty() {
+            timeout = timeout.min(owed.retry_at.saturating_duration_since(now));
         }
-        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+        if tick_again || accept_more.contains(&true) || board.going_to_sleep() {
+            timeout = Duration::ZERO; // a bell rang since the last look
+        }
+        let polled = poll.poll(&mut events, Some(timeout));
+        board.awake();
+        if let Err(e) = polled {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
         }
         let now = Instant::now();
         ready.clear();
-        ready.append(&mut busy);
-        let mut accept_now = vec![std::mem::take(&mut retry_accept); sides.len()];
+        ready.append(&mut owed.busy);
+        if !owed.holding.is_empty() && now >= owed.retry_at {
+            ready.append(&mut owed.holding); // those still holding come back below
+        }
+        let retry = std::mem::take(&mut retry_accept);
+        let mut accept_now: Vec<bool> =
+            accept_more.iter_mut().map(|more| std::mem::take(more) || retry).collect();
         for event in events.iter() {
             match event.token() {
                 WAKER => {} // the flag is read below
                 Token(token) if token < FIRST_CLIENT => accept_now[token - 1] = true,
-                Token(token) => ready.push(token - FIRST_CLIENT),
+                Token(token) => {
+                    let slot = token - FIRST_CLIENT;
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        if let Some(entry) = table.slots.get_mut(slot).and_then(Option::as_mut) {
+                            entry.conn.readable();
+                        }
+                    }
+                    ready.push(slot);
+                }
             }
         }
         for (side, listener) in sides.iter().enumerate().filter(|(side, _)| accept_now[*side]) {
@@ -212,7 +276,14 @@ pub fn serve_many<P: Protocol>(
                 break;
             }
             // Drain the queue: the listener is reported once for all the clients waiting in it.
-            loop {
+            // But a share at a time: while clients keep coming (a flood, a benchmark connecting
+            // 10,000), an accept loop that waits for `WouldBlock` would never end, and the clients
+            // already here would wait for their turn until the hub gave them up as stalled.
+            for taken in 0.. {
+                if taken == ACCEPTS_PER_TURN {
+                    accept_more[side] = true;
+                    break;
+                }
                 match accepted(listener.accept()) {
                     Accepted::Client(mut stream, peer) => {
                         if table.open >= config.max_connections {
@@ -220,7 +291,7 @@ pub fn serve_many<P: Protocol>(
                             protocol.refuse(stream, config.max_connections);
                             continue;
                         }
-                        let slot = table.free.last().copied().unwrap_or(table.slots.len());
+                        let slot = table.next_slot();
                         if let Err(e) = poll.registry().register(
                             &mut stream,
                             Token(slot + FIRST_CLIENT),
@@ -230,7 +301,8 @@ pub fn serve_many<P: Protocol>(
                             continue;
                         }
                         // Bytes may have come with the connection; the registration reports them.
-                        let inserted = table.insert(protocol.open_on(side, stream, peer, now));
+                        let conn = protocol.open_on(side, stream, peer, now);
+                        let inserted = table.insert(conn, board.bell(slot));
                         debug_assert_eq!(inserted, slot);
                         info!("accepted {peer}: {} connection(s) on this thread", table.open);
                         ready.push(slot);
@@ -255,10 +327,12 @@ pub fn serve_many<P: Protocol>(
             }
             ready.extend(table.slots_where(|_| true));
         }
+        if now >= next_tick || tick_again {
+            // Its work lands in outboxes, whose bells ring: delivered below, this turn.
+            tick_again = protocol.tick(now);
+        }
         if now >= next_tick {
             next_tick = now + TICK;
-            // Its work lands in outboxes: the mail pass below delivers it this turn.
-            mail_waits |= protocol.tick(now);
             for (slot, entry) in table.slots.iter_mut().enumerate() {
                 if let Some(entry) = entry {
                     if entry.conn.expire(now, config) {
@@ -268,21 +342,18 @@ pub fn serve_many<P: Protocol>(
             }
         }
         for &slot in &ready {
-            if table.drive::<P>(slot, poll.registry(), &mut scratch, now) == Status::Busy
-                && !busy.contains(&slot)
-            {
-                busy.push(slot);
-            }
+            table.turn::<P>(slot, poll.registry(), &mut scratch, now, &mut owed);
         }
-        // Work that came from elsewhere than a socket (the hub's lines for other members):
-        // looked for after every turn that did something, and once more for what that caused.
-        if !ready.is_empty() || std::mem::take(&mut mail_waits) {
-            for _ in 0..2 {
-                let mail = table.slots_where(Conn::has_mail);
-                for &slot in &mail {
-                    table.drive::<P>(slot, poll.registry(), &mut scratch, now);
-                }
-                mail_waits = !mail.is_empty();
+        // Work that came from elsewhere than a socket (the hub's lines for other members, a
+        // kick): the connections whose bells rang during this turn, and once more for what
+        // driving them caused. What rings after that waits for the next turn, which does not sleep.
+        for _ in 0..2 {
+            let rung = board.take();
+            if rung.is_empty() {
+                break;
+            }
+            for slot in rung {
+                table.turn::<P>(slot, poll.registry(), &mut scratch, now, &mut owed);
             }
         }
         if let Some(deadline) = stop_by {

@@ -9,11 +9,13 @@
 //!
 //! - [`echo`]: the TCP echo connection (bytes in, the same bytes out, a bounded write buffer);
 //! - [`mio_loop`]: the loop on `mio` (epoll, kqueue, IOCP), generic over [`Conn`];
+//! - [`bell`]: how the hub's lines for a member reach the loop without a scan of every connection;
 //! - [`ws`]: the WebSocket echo connection, tungstenite over the non-blocking stream.
 //!
 //! The `poll(2)` loop written out by hand is a lesson of its own:
 //! `crate::lessons::one_thread_poll`.
 
+pub mod bell;
 pub mod chat;
 pub mod echo;
 pub mod member;
@@ -40,6 +42,10 @@ pub const HOLD_RETRY: Duration = Duration::from_millis(5);
 /// How many reads one connection may do in one turn before the others get theirs: a client
 /// that sends as fast as loopback allows must not keep the loop to itself.
 pub const READS_PER_TURN: usize = 32;
+
+/// How many clients one turn accepts from a listener before the connections it has get theirs
+/// (the rest are accepted on the next turn, which does not wait).
+pub const ACCEPTS_PER_TURN: usize = 64;
 
 /// The one scratch buffer every `read` of a turn goes through (one per loop, not one per
 /// connection: 10,000 connections with 16 KiB each would be 160 MiB).
@@ -103,10 +109,20 @@ pub trait Conn {
     fn expire(&mut self, now: Instant, config: &Config) -> bool;
     /// The server is stopping: queue the goodbye and stop reading.
     fn stop(&mut self);
-    /// Whether something other than its socket gave it work since its last turn (another
-    /// member's line in its outbox, a kick, a line held back by flood control): the loop
-    /// drives those after each turn.
-    fn has_mail(&self) -> bool {
+    /// The OS said its socket became readable (or closed, or failed). A connection that the
+    /// loop also drives for other reasons (its bell) reads only after this, until a read says
+    /// `WouldBlock`: a `read` that can only say `WouldBlock` is a system call for nothing, and
+    /// with 10,000 members it would be 10,000 of them per line of chat.
+    fn readable(&mut self) {}
+    /// Takes the bell the loop answers ([`bell`]): the connection has it rung whenever
+    /// something other than its socket gives it work (another member's line in its outbox, a
+    /// kick), and the loop drives it after the turn. Connections with no hub have no use for it.
+    fn hang_bell(&mut self, bell: bell::Bell) {
+        let _ = bell;
+    }
+    /// Whether it holds lines back (flood control): nothing rings for those, so the loop drives
+    /// it again every [`HOLD_RETRY`] until it holds none.
+    fn holds_lines(&self) -> bool {
         false
     }
 }

@@ -21,6 +21,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::Role;
 use tungstenite::{Error, Message, WebSocket};
 
+use super::bell::Bell;
 use super::member::Member;
 use super::ws::drain_after_failure;
 use super::{io_result, Config, Conn, Io, Status, READS_PER_TURN};
@@ -86,6 +87,11 @@ pub struct WebConn {
     hub: Arc<Hub>,
     site: Arc<Site>,
     member: Option<Member>,
+    /// The loop's bell, until the upgrade makes a member to hang it on.
+    bell: Option<Bell>,
+    /// Bytes may wait in the socket (see `ChatConn`): a member driven for its mail alone does
+    /// not read.
+    may_read: bool,
     /// The `101` not yet written: it goes before anything tungstenite writes.
     pre: Vec<u8>,
     /// tungstenite's last flush stopped at `WouldBlock`.
@@ -108,7 +114,22 @@ impl WebConn {
     ) -> Self {
         let state = State::Head(socket, RequestReader::new(http::MAX_BODY));
         let (member, pre, blocked, closing_since, failed) = (None, Vec::new(), false, None, false);
-        WebConn { state, peer, hub, site, member, pre, blocked, accepted: now, closing_since, failed, guard }
+        let (bell, may_read) = (None, true);
+        WebConn {
+            state,
+            peer,
+            hub,
+            site,
+            member,
+            bell,
+            may_read,
+            pre,
+            blocked,
+            accepted: now,
+            closing_since,
+            failed,
+            guard,
+        }
     }
 
     pub fn socket(&mut self) -> Option<&mut TcpStream> {
@@ -236,7 +257,11 @@ impl WebConn {
         info!("{}: upgraded to WebSocket", self.peer);
         // Refused (the chat is full): `open` sends 1013 once the 101 is out.
         let asked = crate::ws::asked(request);
-        self.member = Some(Member::join(self.hub.clone(), self.peer, asked.as_ref()));
+        let member = Member::join(self.hub.clone(), self.peer, asked.as_ref());
+        if let Some(bell) = self.bell.take() {
+            member.hang_bell(bell);
+        }
+        self.member = Some(member);
         Status::Busy
     }
 
@@ -292,7 +317,7 @@ impl WebConn {
         }
         let mut status = Status::Busy;
         for _ in 0..READS_PER_TURN {
-            if self.blocked || member.is_held() {
+            if self.blocked || member.is_held() || !self.may_read {
                 status = Status::Open;
                 break;
             }
@@ -309,6 +334,7 @@ impl WebConn {
                 Ok(Message::Close(_)) => member.leave(LeaveReason::Quit),
                 Ok(_) => {}
                 Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.may_read = false;
                     status = Status::Open;
                     break;
                 }
@@ -420,7 +446,16 @@ impl Conn for WebConn {
         }
     }
 
-    fn has_mail(&self) -> bool {
-        self.member.as_ref().is_some_and(Member::has_mail)
+    fn readable(&mut self) {
+        self.may_read = true;
+    }
+
+    fn hang_bell(&mut self, bell: Bell) {
+        // Kept until the upgrade makes a member of this connection.
+        self.bell = Some(bell);
+    }
+
+    fn holds_lines(&self) -> bool {
+        self.member.as_ref().is_some_and(Member::is_held)
     }
 }

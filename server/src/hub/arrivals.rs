@@ -17,6 +17,12 @@
 //! Something must look at the clock when nobody speaks. The threaded servers start the hub's
 //! *doorkeeper* ([`Hub::keep_door`]), one thread that sleeps until the oldest guest's grace
 //! ends; the one-thread servers call [`Hub::announce_arrivals`] on their loop's tick.
+//!
+//! A burst of arrivals (a thousand clients in a second: a benchmark, a class's script) is
+//! announced a share at a time, half the flood mark at most, with the hub's lock let go between
+//! shares. Told at once, every member would get a thousand notices in one go; on the one-thread
+//! loop, where nothing drains an outbox while the hub holds its lock, that is past an outbox's
+//! cap (1,024 lines), and a member that reads perfectly well would be dropped as too slow.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -27,6 +33,15 @@ use log::warn;
 
 use super::event::EventKind;
 use super::{finish, Hub, Kicks, MemberId, State};
+
+/// What one [`Hub::announce_arrivals`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Announced {
+    /// Guests announced.
+    pub announced: usize,
+    /// More guests' grace is already over: call again (after the outboxes have been emptied).
+    pub more: bool,
+}
 
 /// The longest the doorkeeper sleeps with nothing due: then it looks whether its hub is still
 /// in use (it holds the hub only while awake, so a hub nobody uses any more is freed).
@@ -62,29 +77,32 @@ impl Hub {
         self.publish(state, &room, EventKind::Entered { nick }, kicks);
     }
 
-    /// Announces every guest whose arrival grace is over; true if there was one. The one-thread
-    /// servers call it on every tick of their loop.
-    pub fn announce_arrivals(&self) -> bool {
+    /// Announces the guests whose arrival grace is over, one share of them (see the module).
+    /// The one-thread servers call it on every tick of their loop, and again on the next turn
+    /// while it says more are due.
+    pub fn announce_arrivals(&self) -> Announced {
         let mut kicks = Kicks::new();
         let mut state = self.lock();
-        let (announced, _) = self.settle_due(&mut state, Instant::now(), &mut kicks);
+        let now = Instant::now();
+        let (announced, next) = self.settle_due(&mut state, now, &mut kicks);
         finish(state, kicks);
-        announced
+        Announced { announced, more: next.is_some_and(|due| due <= now) }
     }
 
-    /// Announces the guests whose grace ended by `now`; returns whether there was one, and
-    /// when the next one's ends.
-    fn settle_due(&self, state: &mut State, now: Instant, kicks: &mut Kicks) -> (bool, Option<Instant>) {
-        let mut announced = false;
+    /// Announces the guests whose grace ended by `now`, one share at most; returns how many, and
+    /// when the next one's grace ends (by `now` already if the share ran out first).
+    fn settle_due(&self, state: &mut State, now: Instant, kicks: &mut Kicks) -> (usize, Option<Instant>) {
+        let share = (self.limits.flood_mark / 2).max(1);
+        let mut announced = 0;
         while let Some(&(due, id)) = state.arrivals.front() {
             let arriving = state.members.get(&id).is_some_and(|m| m.arriving && m.away.is_none());
-            if arriving && due > now {
+            if arriving && (due > now || announced == share) {
                 return (announced, Some(due));
             }
             state.arrivals.pop_front();
             if arriving && !state.closing {
                 self.settle(state, id, kicks);
-                announced = true;
+                announced += 1;
             }
         }
         (announced, None)
@@ -115,6 +133,7 @@ impl Hub {
         }
         let now = Instant::now();
         let (_, next) = self.settle_due(&mut state, now, &mut kicks);
+        // (More already due: the nap below is zero, and the lock is let go between shares.)
         if !kicks.is_empty() {
             // Cutting a dropped member's connection must not wait for the nap.
             finish(state, kicks);

@@ -48,6 +48,7 @@ mod watchers;
 #[cfg(test)]
 mod tests;
 
+pub use arrivals::Announced;
 pub use broker::Broker;
 pub use event::{Delivery, Event, EventKind, LeaveReason};
 pub use history::Newer;

@@ -13,7 +13,7 @@
 //! transports use, so a writer thread reads it like any channel.
 
 use std::sync::mpsc::{self, RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::event::Delivery;
@@ -23,7 +23,12 @@ pub fn outbox(capacity: usize) -> (Outbox, Inbox) {
     let (sender, receiver) = mpsc::channel();
     let level =
         Level { waiting: 0, progress: Instant::now(), waiters: 0, reader_gone: false, released: false };
-    let gauge = Arc::new(Gauge { level: Mutex::new(level), changed: Condvar::new(), capacity });
+    let gauge = Arc::new(Gauge {
+        level: Mutex::new(level),
+        changed: Condvar::new(),
+        capacity,
+        bell: OnceLock::new(),
+    });
     (Outbox { sender, gauge: gauge.clone() }, Inbox { receiver, gauge })
 }
 
@@ -46,6 +51,9 @@ struct Gauge {
     /// control wait on it.
     changed: Condvar,
     capacity: usize,
+    /// Called after each line is queued (and on [`Outbox::ring`]): how a one-thread loop, which
+    /// has no writer thread blocked on the inbox, learns that this member has mail.
+    bell: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 struct Level {
@@ -146,7 +154,23 @@ impl Outbox {
         self.sender.send(delivery).inspect_err(|_| {
             let mut level = self.gauge.lock();
             level.waiting = level.waiting.saturating_sub(1);
-        })
+        })?;
+        self.ring();
+        Ok(())
+    }
+
+    /// Has `bell` called whenever a line is queued from now on, or [`Outbox::ring`] is called
+    /// (the first bell set stays). Threads need none: their writer waits on the inbox.
+    pub fn on_mail(&self, bell: impl Fn() + Send + Sync + 'static) {
+        let _ = self.gauge.bell.set(Box::new(bell));
+    }
+
+    /// Rings the bell set with [`Outbox::on_mail`], if any: something for the reader to look at
+    /// other than a line (it was dropped).
+    pub fn ring(&self) {
+        if let Some(bell) = self.gauge.bell.get() {
+            bell();
+        }
     }
 
     /// How this outbox is doing at `now`, measured against `mark` lines, `patience` and `stall`.

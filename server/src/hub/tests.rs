@@ -440,9 +440,9 @@ fn a_silent_guest_is_announced_when_its_arrival_grace_ends() {
     let hub = self::hub(Limits { arrival, ..Limits::default() });
     let alice = join(&hub, "alice");
     let _quiet = guest(&hub);
-    assert!(!hub.announce_arrivals(), "not yet");
+    assert_eq!(hub.announce_arrivals().announced, 0, "not yet");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !hub.announce_arrivals() {
+    while hub.announce_arrivals().announced == 0 {
         assert!(Instant::now() < deadline, "never announced");
         thread::sleep(Duration::from_millis(10));
     }
@@ -463,4 +463,18 @@ fn a_guest_dropped_before_it_was_announced_leaves_no_notice() {
     assert_eq!(alice.lines(), ["alice: two"]);
     assert!(stalled.kicked.load(Ordering::SeqCst));
     assert!(history(&hub, "lobby").iter().all(|line| !line.contains("guest-")));
+}
+
+#[test]
+fn many_guests_due_at_once_are_announced_a_share_at_a_time() {
+    // Half a flood mark a call: a talker's outbox never gets a whole crowd's notices at once.
+    let arrival = Duration::from_millis(20);
+    let hub = hub(Limits { arrival, flood_mark: 4, outbox_capacity: 64, ..Limits::default() });
+    let alice = join(&hub, "alice");
+    let _guests: Vec<_> = (0..5).map(|_| guest(&hub)).collect();
+    thread::sleep(arrival * 2); // every guest's grace is over
+    let shares: Vec<(usize, bool)> =
+        (0..3).map(|_| hub.announce_arrivals()).map(|a| (a.announced, a.more)).collect();
+    assert_eq!(shares, [(2, true), (2, true), (1, false)]);
+    assert_eq!(alice.lines().len(), 5);
 }

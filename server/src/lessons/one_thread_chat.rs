@@ -66,8 +66,8 @@ impl Protocol for Chat {
     }
 
     /// Guests whose arrival grace is over are announced now (`hub::arrivals`): no thread of
-    /// this server waits for them, the loop's tick looks.
+    /// this server waits for them, the loop's tick looks (a burst, a share per turn).
     fn tick(&mut self, _now: Instant) -> bool {
-        self.hub.announce_arrivals()
+        self.hub.announce_arrivals().more
     }
 }
